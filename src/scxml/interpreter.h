@@ -1,0 +1,181 @@
+// An SCXML session: the W3C algorithm (SCXML 1.0 Appendix D) over a shared, immutable Document.
+// A Session has no thread of its own: its host calls start(), enqueue() and run() from one thread
+// at a time (the worker that owns it), and the session calls back into its SessionHost for
+// everything outside itself (sends to other targets, timers, invocations, logging).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datamodel/datamodel.h"
+#include "scxml/document.h"
+#include "scxml/event.h"
+
+namespace ors::scxml {
+
+class Session;
+
+// A <send> the session could not handle on its own queues, after evaluation (SCXML 6.2).
+struct SendRequest {
+  std::string sendid;    // as given by id/idlocation or generated
+  std::string target;    // "" (own external queue), "#_parent", "#_scxml_<id>", "#_<invokeid>", URI
+  std::string type;      // normalised: kScxmlProcessorType for the SCXML processor
+  uint64_t delayMs = 0;
+  Event event;           // name, data, origin, origintype, sendid already set
+};
+
+// An <invoke> after evaluation (SCXML 6.4).
+struct InvokeRequest {
+  std::string invokeid;
+  std::string type;                           // normalised ("scxml" processor type)
+  std::string src;                            // resolved URL, or "" when content is given
+  std::shared_ptr<const Document> document;   // inline <content><scxml>
+  std::string content;                        // content given as text (expr or markup)
+  Value data = boost::json::object();         // params / namelist
+  bool autoforward = false;
+};
+
+enum class SendOutcome : uint8_t {
+  kOk,
+  kInvalid,      // error.execution: target or type not supported
+  kUnreachable,  // error.communication: target cannot be reached
+};
+
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual SendOutcome send(Session& from, SendRequest request) = 0;
+  virtual void cancelSend(Session& from, const std::string& sendid) = 0;
+  // Starts the invoked service; an error becomes error.execution in the invoking session.
+  virtual Status invoke(Session& from, InvokeRequest request) = 0;
+  virtual void cancelInvoke(Session& from, const std::string& invokeid) = 0;
+  // autoforward="true": a copy of an external event for the invoked service.
+  virtual void forward(Session& from, const std::string& invokeid, const Event& event) = 0;
+  virtual void log(Session& from, const std::string& label, const std::string& text) = 0;
+  // The session reached a top-level final state (or was ended); `doneData` per SCXML 5.7.
+  virtual void finished(Session& from, const Value& doneData) = 0;
+};
+
+class Session final : private dm::Host {
+ public:
+  struct Options {
+    std::string sessionId;
+    Value ioprocessors;  // null: the SCXML processor only
+    // Values for top-level <data> items given by the starter (invoke params, HTTP start).
+    boost::json::object initialData;
+  };
+
+  Session(std::shared_ptr<const Document> doc, dm::Engine& engine, SessionHost& host, Options options);
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Initialises the datamodel and runs the initial macrostep (SCXML interpret()).
+  void start();
+  // Queues an external event. May be called at any stable point, or by the host from a callback.
+  void enqueue(Event event);
+  // Processes queued external events, each a full macrostep, until the queue is empty, the session
+  // ends, or `maxEvents` were processed. Returns the number processed.
+  size_t run(size_t maxEvents = SIZE_MAX);
+  // Ends the session without reaching a final state (cancelled invocation, terminate request):
+  // runs onexit handlers, cancels invocations. No done event is reported.
+  void cancel();
+
+  bool finished() const { return started_ && !running_; }
+  // The id of the top-level <final> state the session reached ("" if none, or still running).
+  const std::string& finalState() const { return finalState_; }
+  bool hasQueuedEvents() const { return extHead_ < external_.size(); }
+  const std::string& id() const { return id_; }
+  const Document& document() const { return *doc_; }
+  std::vector<std::string> activeAtomicStates() const;  // ids, sorted
+  // Called after the initial macrostep (event == nullptr) and after each external event has been
+  // fully processed (for tracing; optional).
+  std::function<void(const Session&, const Event*)> observer;
+  // Set by the host: who started this session (for routing #_parent and done.invoke).
+  std::string parentId;
+  std::string invokeId;
+
+ private:
+  using StateSet = std::vector<uint64_t>;  // bitset over state indices
+  bool has(const StateSet& s, uint32_t i) const { return (s[i >> 6] >> (i & 63)) & 1; }
+  void add(StateSet& s, uint32_t i) const { s[i >> 6] |= uint64_t{1} << (i & 63); }
+  void del(StateSet& s, uint32_t i) const { s[i >> 6] &= ~(uint64_t{1} << (i & 63)); }
+
+  // dm::Host
+  bool isInState(std::string_view stateId) const override;
+
+  // ---- W3C algorithm (Appendix D) ----
+  void macrostep();  // eventless and internal transitions until stable, then invokes
+  std::vector<uint32_t> selectEventlessTransitions();
+  std::vector<uint32_t> selectTransitions(const Event& event);
+  std::vector<uint32_t> removeConflictingTransitions(const std::vector<uint32_t>& enabled);
+  void microstep(const std::vector<uint32_t>& enabled);
+  void exitStates(const std::vector<uint32_t>& enabled);
+  void enterStates(const std::vector<uint32_t>& enabled);
+  StateSet computeExitSet(const std::vector<uint32_t>& transitions);
+  void computeEntrySet(const std::vector<uint32_t>& transitions, StateSet& statesToEnter,
+                       StateSet& statesForDefaultEntry, std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+  void addDescendantStatesToEnter(uint32_t state, StateSet& statesToEnter, StateSet& statesForDefaultEntry,
+                                  std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+  void addAncestorStatesToEnter(uint32_t state, uint32_t ancestor, StateSet& statesToEnter,
+                                StateSet& statesForDefaultEntry,
+                                std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+  bool isInFinalState(uint32_t state) const;
+  uint32_t getTransitionDomain(const Transition& t);
+  uint32_t findLCCA(uint32_t head, const std::vector<uint32_t>& tail) const;
+  std::vector<uint32_t> getEffectiveTargetStates(const Transition& t);
+  bool conditionMatch(const Transition& t);
+  void exitInterpreter();
+  void executeTransitionContent(const std::vector<uint32_t>& enabled);
+
+  // ---- executable content ----
+  void executeContent(const Block& block);  // raises error.execution on failure
+  Status executeBlock(const Block& block);
+  Status execute(const Action& action);
+  Status executeSend(const Send& send);
+  Status evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params,
+                  const Content& content, Value* out);
+  Value contentValue(const std::string& text);
+  void raiseError(const char* name, const std::string& message, const std::string& sendid = {});
+  void initDataItems(uint32_t state);
+  void invoke(const Invoke& inv, uint32_t state);
+  void cancelInvokesOf(uint32_t state);
+  Value doneData(const DoneData& dd);
+
+  std::vector<uint32_t> historyValue(uint32_t history) const;
+
+  std::shared_ptr<const Document> doc_;
+  SessionHost& host_;
+  std::unique_ptr<dm::DataModel> dm_;
+  std::string id_;
+  boost::json::object initialData_;
+  Value ioprocessors_;
+
+  StateSet configuration_;
+  StateSet statesToInvoke_;
+  StateSet dataInitialised_;  // late binding: states whose <data> ran
+  struct HistoryEntry {
+    uint32_t history;
+    std::vector<uint32_t> states;
+  };
+  std::vector<HistoryEntry> history_;
+  std::vector<Event> internal_;
+  size_t intHead_ = 0;
+  std::vector<Event> external_;
+  size_t extHead_ = 0;
+  struct ActiveInvoke {
+    std::string invokeid;
+    uint32_t invoke;  // index in Document::invokes
+    uint32_t state;
+  };
+  std::vector<ActiveInvoke> invokes_;
+  std::string finalState_;
+  bool running_ = false;
+  bool started_ = false;
+  uint64_t nextSendId_ = 0;
+};
+
+}  // namespace ors::scxml

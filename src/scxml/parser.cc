@@ -1,0 +1,673 @@
+// The SCXML document builder and validator (see parser.h).
+#include "scxml/parser.h"
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <unordered_set>
+
+#include "scxml/xml.h"
+
+namespace ors::scxml {
+
+namespace {
+
+constexpr std::string_view kScxmlNs = "http://www.w3.org/2005/07/scxml";
+std::atomic<uint64_t> gNextUid{1};
+
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::vector<std::string> splitTokens(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && isSpace(s[i])) ++i;
+    size_t j = i;
+    while (j < s.size() && !isSpace(s[j])) ++j;
+    if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// SCXML 3.12.1: "foo.*" and "foo." mean the same as "foo"; "*" matches any event.
+std::string normaliseDescriptor(std::string d) {
+  if (d == "*") return d;
+  if (d.size() >= 2 && d.compare(d.size() - 2, 2, ".*") == 0) d.resize(d.size() - 2);
+  while (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+
+class DocumentBuilder {
+ public:
+  DocumentBuilder(const ParseOptions& options, std::vector<Diagnostic>* errors)
+      : options_(options), errors_(errors) {}
+
+  std::shared_ptr<Document> build(const XmlElement& root) {
+    doc_ = std::make_shared<Document>();
+    doc_->url = options_.url;
+    doc_->uid = gNextUid.fetch_add(1);
+    scxmlNs_ = root.ns.empty() ? "" : std::string(kScxmlNs);
+    if (root.name != "scxml" || (root.ns != kScxmlNs && !root.ns.empty())) {
+      error(root.loc, "the root element must be <scxml> in namespace " + std::string(kScxmlNs));
+      return nullptr;
+    }
+    buildRoot(root);
+    resolve();
+    doc_->exprCount = nextExprId_;
+    return doc_;
+  }
+
+ private:
+  // ---- diagnostics ----
+  void error(SourceLoc loc, std::string message) {
+    errors_->push_back({options_.url.empty() ? "<input>" : options_.url, loc, std::move(message)});
+  }
+  bool isScxml(const XmlElement& e) const { return e.ns == scxmlNs_; }
+
+  Expr expr(const std::string& text, SourceLoc loc) {
+    Expr e;
+    e.text = text;
+    e.id = nextExprId_++;
+    e.loc = loc;
+    return e;
+  }
+  Expr exprAttr(const XmlElement& e, std::string_view name) {
+    const std::string* v = e.attr(name);
+    if (!v) return {};
+    return expr(*v, e.loc);
+  }
+  std::string strAttr(const XmlElement& e, std::string_view name) {
+    const std::string* v = e.attr(name);
+    return v ? *v : std::string();
+  }
+  void exclusive(const XmlElement& e, std::string_view a, std::string_view b) {
+    if (e.attr(a) && e.attr(b))
+      error(e.loc, "<" + e.name + "> may not have both '" + std::string(a) + "' and '" +
+                       std::string(b) + "'");
+  }
+  bool require(const XmlElement& e, std::string_view a) {
+    if (e.attr(a)) return true;
+    error(e.loc, "<" + e.name + "> requires attribute '" + std::string(a) + "'");
+    return false;
+  }
+
+  // ---- structure ----
+  void buildRoot(const XmlElement& x) {
+    doc_->name = strAttr(x, "name");
+    doc_->datamodel = x.attr("datamodel") ? *x.attr("datamodel") : "null";
+    std::string binding = strAttr(x, "binding");
+    if (!binding.empty() && binding != "early" && binding != "late")
+      error(x.loc, "binding must be 'early' or 'late', not '" + binding + "'");
+    doc_->lateBinding = binding == "late";
+    doc_->states.emplace_back();
+    State& root = doc_->states[0];
+    root.index = 0;
+    root.type = StateType::kScxml;
+    root.loc = x.loc;
+    if (const std::string* init = x.attr("initial")) pendingInitial_.push_back({0, *init, x.loc});
+    buildChildren(0, x);
+    doc_->states[0].lastDescendant = static_cast<uint32_t>(doc_->states.size() - 1);
+  }
+
+  uint32_t addState(uint32_t parent, const XmlElement& x, StateType type) {
+    uint32_t idx = static_cast<uint32_t>(doc_->states.size());
+    doc_->states.emplace_back();
+    {
+      State& s = doc_->states[idx];
+      s.index = idx;
+      s.type = type;
+      s.parent = parent;
+      s.depth = doc_->states[parent].depth + 1;
+      s.loc = x.loc;
+      if (const std::string* id = x.attr("id")) {
+        s.id = *id;
+        auto [it, inserted] = doc_->stateById.emplace(*id, idx);
+        if (!inserted) {
+          const SourceLoc& first = doc_->states[it->second].loc;
+          error(x.loc, "duplicate state id '" + *id + "' (first defined at " +
+                           std::to_string(first.line) + ":" + std::to_string(first.col) + ")");
+        }
+      } else {
+        s.id = "$" + std::to_string(idx);
+      }
+    }
+    doc_->states[parent].children.push_back(idx);
+    if (type != StateType::kHistory) doc_->states[parent].atomic = false;
+    if (type == StateType::kHistory) {
+      std::string t = strAttr(x, "type");
+      if (!t.empty() && t != "shallow" && t != "deep")
+        error(x.loc, "history type must be 'shallow' or 'deep', not '" + t + "'");
+      doc_->states[idx].deepHistory = t == "deep";
+    }
+    if (type == StateType::kState) {
+      if (const std::string* init = x.attr("initial")) pendingInitial_.push_back({idx, *init, x.loc});
+    }
+    buildChildren(idx, x);
+    doc_->states[idx].lastDescendant = static_cast<uint32_t>(doc_->states.size() - 1);
+    return idx;
+  }
+
+  void buildChildren(uint32_t idx, const XmlElement& x) {
+    StateType type = doc_->states[idx].type;
+    bool sawInitial = false;
+    for (const XmlElement::Node& n : x.children) {
+      if (!n.element) {
+        bool blank = true;
+        for (char c : n.text) blank = blank && isSpace(c);
+        if (!blank) error(x.loc, "unexpected text in <" + x.name + ">");
+        continue;
+      }
+      const XmlElement& c = *n.element;
+      if (!isScxml(c)) continue;  // foreign elements in state content are ignored
+      const std::string& name = c.name;
+      bool stateLike = type == StateType::kScxml || type == StateType::kState || type == StateType::kParallel;
+      if (name == "state" && stateLike) {
+        addState(idx, c, StateType::kState);
+      } else if (name == "parallel" && stateLike) {
+        addState(idx, c, StateType::kParallel);
+      } else if (name == "final" && stateLike) {
+        addState(idx, c, StateType::kFinal);
+      } else if (name == "history" && (type == StateType::kState || type == StateType::kParallel)) {
+        addState(idx, c, StateType::kHistory);
+      } else if (name == "datamodel" && type != StateType::kHistory) {
+        for (const XmlElement::Node& d : c.children) {
+          if (!d.element || !isScxml(*d.element)) continue;
+          if (d.element->name != "data") {
+            error(d.element->loc, "unexpected <" + d.element->name + "> in <datamodel>");
+            continue;
+          }
+          buildData(idx, *d.element);
+        }
+      } else if (name == "transition" && type != StateType::kScxml && type != StateType::kFinal) {
+        uint32_t t = buildTransition(idx, c);
+        doc_->states[idx].transitions.push_back(t);
+      } else if (name == "onentry" && type != StateType::kScxml && type != StateType::kHistory) {
+        doc_->states[idx].onentry.push_back(buildBlock(c));
+      } else if (name == "onexit" && type != StateType::kScxml && type != StateType::kHistory) {
+        doc_->states[idx].onexit.push_back(buildBlock(c));
+      } else if (name == "invoke" && (type == StateType::kState || type == StateType::kParallel)) {
+        buildInvoke(idx, c);
+      } else if (name == "initial" && type == StateType::kState) {
+        if (sawInitial || x.attr("initial")) error(c.loc, "a state may have one initial (element or attribute)");
+        sawInitial = true;
+        buildInitialElement(idx, c);
+      } else if (name == "donedata" && type == StateType::kFinal) {
+        buildDoneData(idx, c);
+      } else if (name == "script" && type == StateType::kScxml) {
+        doc_->script.push_back(buildAction(c));
+      } else {
+        error(c.loc, "unexpected <" + name + "> in <" + x.name + ">");
+      }
+    }
+    if (type == StateType::kHistory && doc_->states[idx].transitions.size() > 1)
+      error(x.loc, "a history state may have at most one transition");
+  }
+
+  void buildData(uint32_t state, const XmlElement& x) {
+    Data d;
+    d.loc = x.loc;
+    if (require(x, "id")) d.id = *x.attr("id");
+    exclusive(x, "expr", "src");
+    d.expr = exprAttr(x, "expr");
+    bool hasChildren = x.hasElementChildren() || !isBlank(x.text());
+    if (d.expr.present() && hasChildren) error(x.loc, "<data> may not have both 'expr' and content");
+    if (const std::string* src = x.attr("src")) {
+      if (hasChildren) error(x.loc, "<data> may not have both 'src' and content");
+      std::string url = resolveUrl(options_.url, *src);
+      Result<std::string> text = options_.loader ? options_.loader(url) : Result<std::string>(Status::error("no loader"));
+      if (text) {
+        d.content.present = true;
+        d.content.body = std::move(*text);
+      } else {
+        d.loadError = "cannot load '" + *src + "': " + text.status().message();
+      }
+    } else if (hasChildren) {
+      d.content = buildContentBody(x);
+    }
+    doc_->states[state].data.push_back(std::move(d));
+  }
+
+  static bool isBlank(const std::string& s) {
+    for (char c : s)
+      if (!isSpace(c)) return false;
+    return true;
+  }
+
+  // The content of <content>, <data> or <assign>: markup is kept as written, text as decoded.
+  Content buildContentBody(const XmlElement& x) {
+    Content c;
+    c.present = true;
+    if (x.hasElementChildren()) {
+      c.body = x.innerMarkup;
+      for (const XmlElement::Node& n : x.children) {
+        if (n.element && n.element->name == "scxml" && n.element->ns == kScxmlNs) {
+          ParseOptions sub = options_;
+          DocumentBuilder b(sub, errors_);
+          c.document = b.build(*n.element);
+        }
+      }
+    } else {
+      c.body = x.text();
+    }
+    return c;
+  }
+
+  Content buildContent(const XmlElement& x) {
+    Content c;
+    if (x.attr("expr")) {
+      if (x.hasElementChildren() || !isBlank(x.text()))
+        error(x.loc, "<content> may not have both 'expr' and children");
+      c.present = true;
+      c.expr = exprAttr(x, "expr");
+      return c;
+    }
+    return buildContentBody(x);
+  }
+
+  Param buildParam(const XmlElement& x) {
+    Param p;
+    p.loc = x.loc;
+    if (require(x, "name")) p.name = *x.attr("name");
+    exclusive(x, "expr", "location");
+    if (x.attr("expr")) p.expr = exprAttr(x, "expr");
+    else if (x.attr("location")) p.expr = exprAttr(x, "location");
+    else error(x.loc, "<param> requires 'expr' or 'location'");
+    return p;
+  }
+
+  std::vector<Expr> namelist(const XmlElement& x) {
+    std::vector<Expr> out;
+    if (const std::string* nl = x.attr("namelist"))
+      for (std::string& n : splitTokens(*nl)) out.push_back(expr(n, x.loc));
+    return out;
+  }
+
+  uint32_t newTransition(uint32_t source, SourceLoc loc) {
+    uint32_t t = static_cast<uint32_t>(doc_->transitions.size());
+    doc_->transitions.emplace_back();
+    doc_->transitions[t].index = t;
+    doc_->transitions[t].source = source;
+    doc_->transitions[t].loc = loc;
+    return t;
+  }
+
+  uint32_t buildTransition(uint32_t source, const XmlElement& x) {
+    uint32_t t = newTransition(source, x.loc);
+    if (const std::string* ev = x.attr("event")) {
+      for (std::string& d : splitTokens(*ev)) doc_->transitions[t].events.push_back(normaliseDescriptor(std::move(d)));
+      if (doc_->transitions[t].events.empty()) error(x.loc, "empty 'event' attribute");
+    }
+    doc_->transitions[t].cond = exprAttr(x, "cond");
+    std::string type = strAttr(x, "type");
+    if (!type.empty() && type != "internal" && type != "external")
+      error(x.loc, "transition type must be 'internal' or 'external', not '" + type + "'");
+    doc_->transitions[t].internal = type == "internal";
+    if (const std::string* target = x.attr("target")) {
+      pendingTargets_.push_back({t, *target, x.loc});
+      if (splitTokens(*target).empty()) error(x.loc, "empty 'target' attribute");
+    }
+    Block actions = buildBlock(x);
+    doc_->transitions[t].actions = std::move(actions);
+    return t;
+  }
+
+  void buildInitialElement(uint32_t state, const XmlElement& x) {
+    int count = 0;
+    for (const XmlElement::Node& n : x.children) {
+      if (!n.element || !isScxml(*n.element)) continue;
+      if (n.element->name != "transition") {
+        error(n.element->loc, "unexpected <" + n.element->name + "> in <initial>");
+        continue;
+      }
+      if (++count > 1) {
+        error(n.element->loc, "<initial> must have exactly one <transition>");
+        continue;
+      }
+      const XmlElement& tx = *n.element;
+      if (tx.attr("event") || tx.attr("cond")) error(tx.loc, "the transition of <initial> may have no 'event' or 'cond'");
+      if (!tx.attr("target")) error(tx.loc, "the transition of <initial> requires a 'target'");
+      doc_->states[state].initial = buildTransition(state, tx);
+      initialElementTransitions_.insert(doc_->states[state].initial);
+    }
+    if (count == 0) error(x.loc, "<initial> must have exactly one <transition>");
+  }
+
+  void buildDoneData(uint32_t state, const XmlElement& x) {
+    DoneData& dd = doc_->states[state].donedata;
+    dd.present = true;
+    for (const XmlElement::Node& n : x.children) {
+      if (!n.element || !isScxml(*n.element)) continue;
+      if (n.element->name == "content") {
+        dd.content = buildContent(*n.element);
+      } else if (n.element->name == "param") {
+        dd.params.push_back(buildParam(*n.element));
+      } else {
+        error(n.element->loc, "unexpected <" + n.element->name + "> in <donedata>");
+      }
+    }
+    if (dd.content.present && !dd.params.empty()) error(x.loc, "<donedata> may not have both <content> and <param>");
+  }
+
+  void buildInvoke(uint32_t state, const XmlElement& x) {
+    auto inv = std::make_unique<Invoke>();
+    inv->index = static_cast<uint32_t>(doc_->invokes.size());
+    inv->loc = x.loc;
+    exclusive(x, "type", "typeexpr");
+    exclusive(x, "src", "srcexpr");
+    exclusive(x, "id", "idlocation");
+    inv->type = strAttr(x, "type");
+    inv->typeexpr = exprAttr(x, "typeexpr");
+    inv->src = strAttr(x, "src");
+    inv->srcexpr = exprAttr(x, "srcexpr");
+    inv->id = strAttr(x, "id");
+    inv->idlocation = exprAttr(x, "idlocation");
+    std::string af = strAttr(x, "autoforward");
+    if (!af.empty() && af != "true" && af != "false") error(x.loc, "autoforward must be 'true' or 'false'");
+    inv->autoforward = af == "true";
+    inv->namelist = namelist(x);
+    for (const XmlElement::Node& n : x.children) {
+      if (!n.element || !isScxml(*n.element)) continue;
+      const XmlElement& c = *n.element;
+      if (c.name == "content") inv->content = buildContent(c);
+      else if (c.name == "param") inv->params.push_back(buildParam(c));
+      else if (c.name == "finalize") inv->finalize = buildBlock(c);
+      else error(c.loc, "unexpected <" + c.name + "> in <invoke>");
+    }
+    if (inv->content.present && (x.attr("src") || x.attr("srcexpr")))
+      error(x.loc, "<invoke> may not have both 'src'/'srcexpr' and <content>");
+    if (!inv->params.empty() && x.attr("namelist")) error(x.loc, "<invoke> may not have both 'namelist' and <param>");
+    doc_->states[state].invokes.push_back(inv->index);
+    doc_->invokes.push_back(std::move(inv));
+  }
+
+  // ---- executable content ----
+  Block buildBlock(const XmlElement& x) {
+    Block b;
+    for (const XmlElement::Node& n : x.children) {
+      if (!n.element) continue;
+      if (!isScxml(*n.element)) {
+        auto f = std::make_unique<Foreign>();
+        f->loc = n.element->loc;
+        f->element = std::shared_ptr<const XmlElement>(copyElement(*n.element));
+        b.push_back(std::move(f));
+        continue;
+      }
+      if (auto a = buildAction(*n.element)) b.push_back(std::move(a));
+    }
+    return b;
+  }
+
+  static std::unique_ptr<XmlElement> copyElement(const XmlElement& e) {
+    auto c = std::make_unique<XmlElement>();
+    c->ns = e.ns;
+    c->name = e.name;
+    c->attrs = e.attrs;
+    c->innerMarkup = e.innerMarkup;
+    c->loc = e.loc;
+    for (const XmlElement::Node& n : e.children)
+      c->children.push_back({n.element ? copyElement(*n.element) : nullptr, n.text});
+    return c;
+  }
+
+  std::unique_ptr<Action> buildAction(const XmlElement& x) {
+    const std::string& n = x.name;
+    std::unique_ptr<Action> out;
+    if (n == "raise") {
+      auto a = std::make_unique<Raise>();
+      if (require(x, "event")) a->event = *x.attr("event");
+      out = std::move(a);
+    } else if (n == "send") {
+      auto a = std::make_unique<Send>();
+      exclusive(x, "event", "eventexpr");
+      exclusive(x, "target", "targetexpr");
+      exclusive(x, "type", "typeexpr");
+      exclusive(x, "id", "idlocation");
+      exclusive(x, "delay", "delayexpr");
+      a->event = strAttr(x, "event");
+      a->eventexpr = exprAttr(x, "eventexpr");
+      a->target = strAttr(x, "target");
+      a->targetexpr = exprAttr(x, "targetexpr");
+      a->type = strAttr(x, "type");
+      a->typeexpr = exprAttr(x, "typeexpr");
+      a->id = strAttr(x, "id");
+      a->idlocation = exprAttr(x, "idlocation");
+      a->delay = strAttr(x, "delay");
+      a->delayexpr = exprAttr(x, "delayexpr");
+      a->namelist = namelist(x);
+      for (const XmlElement::Node& c : x.children) {
+        if (!c.element || !isScxml(*c.element)) continue;
+        if (c.element->name == "param") a->params.push_back(buildParam(*c.element));
+        else if (c.element->name == "content") a->content = buildContent(*c.element);
+        else error(c.element->loc, "unexpected <" + c.element->name + "> in <send>");
+      }
+      if (a->content.present && (!a->params.empty() || !a->namelist.empty()))
+        error(x.loc, "<send> may not have <content> with 'namelist' or <param>");
+      if (a->content.present && (x.attr("event") || x.attr("eventexpr")) && false) {}
+      if (!a->delay.empty() && a->target == "#_internal")
+        error(x.loc, "<send> to '#_internal' may not have a delay");
+      out = std::move(a);
+    } else if (n == "cancel") {
+      auto a = std::make_unique<Cancel>();
+      exclusive(x, "sendid", "sendidexpr");
+      if (!x.attr("sendid") && !x.attr("sendidexpr")) error(x.loc, "<cancel> requires 'sendid' or 'sendidexpr'");
+      a->sendid = strAttr(x, "sendid");
+      a->sendidexpr = exprAttr(x, "sendidexpr");
+      out = std::move(a);
+    } else if (n == "assign") {
+      auto a = std::make_unique<Assign>();
+      require(x, "location");
+      a->location = exprAttr(x, "location");
+      a->expr = exprAttr(x, "expr");
+      bool hasChildren = x.hasElementChildren() || !isBlank(x.text());
+      if (a->expr.present() && hasChildren) error(x.loc, "<assign> may not have both 'expr' and content");
+      if (!a->expr.present()) {
+        if (hasChildren) a->content = buildContentBody(x);
+        else error(x.loc, "<assign> requires 'expr' or content");
+      }
+      out = std::move(a);
+    } else if (n == "if") {
+      auto a = std::make_unique<If>();
+      require(x, "cond");
+      a->branches.push_back({exprAttr(x, "cond"), {}});
+      bool sawElse = false;
+      for (const XmlElement::Node& c : x.children) {
+        if (!c.element) continue;
+        const XmlElement& e = *c.element;
+        if (isScxml(e) && (e.name == "elseif" || e.name == "else")) {
+          if (sawElse) error(e.loc, "<" + e.name + "> after <else>");
+          if (e.name == "else") {
+            sawElse = true;
+            a->branches.push_back({{}, {}});
+          } else {
+            require(e, "cond");
+            a->branches.push_back({exprAttr(e, "cond"), {}});
+          }
+          continue;
+        }
+        if (!isScxml(e)) continue;
+        if (auto act = buildAction(e)) a->branches.back().body.push_back(std::move(act));
+      }
+      out = std::move(a);
+    } else if (n == "foreach") {
+      auto a = std::make_unique<Foreach>();
+      require(x, "array");
+      require(x, "item");
+      a->array = exprAttr(x, "array");
+      a->item = exprAttr(x, "item");
+      a->index = exprAttr(x, "index");
+      a->body = buildBlock(x);
+      out = std::move(a);
+    } else if (n == "log") {
+      auto a = std::make_unique<Log>();
+      a->label = strAttr(x, "label");
+      a->expr = exprAttr(x, "expr");
+      out = std::move(a);
+    } else if (n == "script") {
+      auto a = std::make_unique<Script>();
+      if (const std::string* src = x.attr("src")) {
+        if (!isBlank(x.text())) error(x.loc, "<script> may not have both 'src' and content");
+        std::string url = resolveUrl(options_.url, *src);
+        Result<std::string> text = options_.loader ? options_.loader(url) : Result<std::string>(Status::error("no loader"));
+        if (!text) error(x.loc, "cannot load script '" + *src + "': " + text.status().message());
+        else a->body = expr(*text, {1, 1});
+      } else {
+        a->body = expr(x.text(), x.loc);
+      }
+      out = std::move(a);
+    } else {
+      error(x.loc, "unexpected <" + n + "> in executable content");
+      return nullptr;
+    }
+    out->loc = x.loc;
+    return out;
+  }
+
+  // ---- resolution and validation ----
+  struct PendingTarget {
+    uint32_t owner;  // transition index, or state index for `initial` attributes
+    std::string ids;
+    SourceLoc loc;
+  };
+
+  std::vector<uint32_t> resolveIds(const std::string& ids, SourceLoc loc) {
+    std::vector<uint32_t> out;
+    for (const std::string& id : splitTokens(ids)) {
+      auto it = doc_->stateById.find(id);
+      if (it == doc_->stateById.end()) {
+        error(loc, "unknown target state '" + id + "'");
+        continue;
+      }
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+  void resolve() {
+    for (const PendingTarget& p : pendingTargets_) doc_->transitions[p.owner].targets = resolveIds(p.ids, p.loc);
+    for (const PendingTarget& p : pendingInitial_) {
+      uint32_t t = newTransition(p.owner, p.loc);
+      doc_->transitions[t].targets = resolveIds(p.ids, p.loc);
+      doc_->states[p.owner].initial = t;
+      initialElementTransitions_.insert(t);
+    }
+    for (State& s : doc_->states) {
+      if (s.type == StateType::kParallel || s.type == StateType::kFinal) {
+        if (!s.atomic && s.type == StateType::kFinal) error(s.loc, "a <final> state may not have child states");
+      }
+      if ((s.type == StateType::kState || s.type == StateType::kScxml) && !s.atomic && s.initial == kNone) {
+        // SCXML 3.6: the default initial state is the first child state in document order.
+        for (uint32_t c : s.children) {
+          if (doc_->states[c].type == StateType::kHistory) continue;
+          uint32_t t = newTransition(s.index, s.loc);
+          doc_->transitions[t].targets = {c};
+          s.initial = t;
+          break;
+        }
+      }
+      if (s.type == StateType::kScxml && s.atomic) error(s.loc, "<scxml> must contain at least one state");
+    }
+    // Initial transitions: every target must be a proper descendant of the state.
+    for (uint32_t t : initialElementTransitions_) {
+      const Transition& tr = doc_->transitions[t];
+      for (uint32_t target : tr.targets)
+        if (!doc_->isDescendant(target, tr.source))
+          error(tr.loc, "initial target '" + doc_->states[target].id + "' is not a descendant of '" +
+                            stateName(tr.source) + "'");
+      if (doc_->states[tr.source].atomic && tr.source != 0)
+        error(tr.loc, "an atomic state may not have an initial state");
+    }
+    for (const State& s : doc_->states) {
+      if (s.type != StateType::kHistory) continue;
+      for (uint32_t t : s.transitions) {
+        const Transition& tr = doc_->transitions[t];
+        if (!tr.events.empty() || tr.cond.present()) error(tr.loc, "the transition of a history state may have no 'event' or 'cond'");
+        for (uint32_t target : tr.targets) {
+          bool ok = s.deepHistory ? doc_->isDescendant(target, s.parent) : doc_->states[target].parent == s.parent;
+          if (!ok) error(tr.loc, "history default target '" + doc_->states[target].id + "' is outside the history's parent");
+        }
+      }
+    }
+  }
+
+  std::string stateName(uint32_t s) const { return s == 0 ? std::string("<scxml>") : doc_->states[s].id; }
+
+  const ParseOptions& options_;
+  std::vector<Diagnostic>* errors_;
+  std::shared_ptr<Document> doc_;
+  std::string scxmlNs_;
+  uint32_t nextExprId_ = 0;
+  std::vector<PendingTarget> pendingTargets_;
+  std::vector<PendingTarget> pendingInitial_;
+  std::unordered_set<uint32_t> initialElementTransitions_;
+};
+
+}  // namespace
+
+std::string Diagnostic::str() const {
+  return file + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col) + ": error: " + message;
+}
+
+Result<std::string> loadLocalFile(const std::string& url) {
+  std::string path = url;
+  if (path.rfind("file://", 0) == 0) path = path.substr(7);
+  else if (path.rfind("file:", 0) == 0) path = path.substr(5);
+  else if (path.find("://") != std::string::npos) return Status::error("only local files can be loaded here: " + url);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::error("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string resolveUrl(const std::string& base, const std::string& ref) {
+  auto scheme = [](const std::string& s) -> std::string {
+    size_t p = s.find(':');
+    if (p == std::string::npos || p < 2) return {};  // "C:" style or none
+    for (size_t i = 0; i < p; ++i)
+      if (!std::isalnum(static_cast<unsigned char>(s[i])) && s[i] != '+' && s[i] != '-' && s[i] != '.') return {};
+    return s.substr(0, p);
+  };
+  std::string refScheme = scheme(ref);
+  std::string path = ref;
+  if (refScheme == "file") {
+    path = ref.substr(5);
+    if (path.rfind("//", 0) == 0) return ref;  // file://... is absolute
+  } else if (!refScheme.empty()) {
+    return ref;  // absolute URL of another scheme
+  }
+  if (!path.empty() && path[0] == '/') return refScheme == "file" ? ref : path;
+  // Relative: against the folder of base.
+  std::string baseDir = base;
+  size_t slash = baseDir.rfind('/');
+  baseDir = slash == std::string::npos ? std::string() : baseDir.substr(0, slash + 1);
+  if (baseDir.rfind("file:", 0) == 0 && baseDir.rfind("file://", 0) != 0) baseDir = baseDir.substr(5);
+  return baseDir + path;
+}
+
+ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
+  ParseResult r;
+  XmlError xe;
+  std::unique_ptr<XmlElement> root = parseXml(text, &xe);
+  if (!root) {
+    r.errors.push_back({options.url.empty() ? "<input>" : options.url, xe.loc, xe.message});
+    return r;
+  }
+  DocumentBuilder b(options, &r.errors);
+  std::shared_ptr<Document> doc = b.build(*root);
+  if (r.errors.empty()) r.document = std::move(doc);
+  return r;
+}
+
+ParseResult loadDocument(const std::string& url, ParseOptions options) {
+  options.url = url;
+  Result<std::string> text = options.loader(url);
+  if (!text) {
+    ParseResult r;
+    r.errors.push_back({url, {0, 0}, text.status().message()});
+    return r;
+  }
+  return parseDocument(*text, options);
+}
+
+}  // namespace ors::scxml

@@ -1,0 +1,229 @@
+// In-process runtime for sessions (see runtime.h).
+#include "scxml/runtime.h"
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+namespace ors::scxml {
+
+Runtime::Runtime(dm::Engine* ecmascript, Options options)
+    : ecmascript_(ecmascript), null_(dm::makeNullEngine()), options_(std::move(options)) {}
+
+Runtime::~Runtime() {
+  // Sessions reference the engines; drop them first.
+  sessions_.clear();
+}
+
+Runtime::Clock::time_point Runtime::now() const { return Clock::now() + virtualOffset_; }
+
+Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Session::Options options) {
+  dm::Engine* engine = nullptr;
+  if (doc->datamodel == "ecmascript") engine = ecmascript_;
+  else if (doc->datamodel == "null") engine = null_.get();
+  if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
+  options.sessionId = "s" + std::to_string(++nextId_);
+  auto session = std::make_unique<Session>(std::move(doc), *engine, *this, std::move(options));
+  Session* raw = session.get();
+  sessions_.emplace(raw->id(), std::move(session));
+  return raw;
+}
+
+Result<Session*> Runtime::startSession(std::shared_ptr<const Document> doc, boost::json::object data,
+                                       std::function<void(const Session&, const Event*)> observer) {
+  Session::Options o;
+  o.initialData = std::move(data);
+  Result<Session*> s = createSession(std::move(doc), std::move(o));
+  if (!s) return s;
+  (*s)->observer = std::move(observer);
+  (*s)->start();
+  markReady((*s)->id());
+  return s;
+}
+
+Session* Runtime::find(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  return it == sessions_.end() || it->second->finished() ? nullptr : it->second.get();
+}
+
+bool Runtime::deliver(const std::string& sessionId, Event event) {
+  Session* s = find(sessionId);
+  if (!s) return false;
+  s->enqueue(std::move(event));
+  markReady(sessionId);
+  return true;
+}
+
+void Runtime::markReady(const std::string& sessionId) { ready_.push_back(sessionId); }
+
+void Runtime::runUntilIdle() {
+  while (!ready_.empty()) {
+    std::vector<std::string> batch;
+    batch.swap(ready_);
+    for (const std::string& id : batch) {
+      auto it = sessions_.find(id);
+      if (it == sessions_.end()) continue;
+      it->second->run();
+    }
+    reap();
+  }
+  reap();
+}
+
+void Runtime::reap() {
+  while (!dead_.empty()) {
+    std::vector<std::string> dead;
+    dead.swap(dead_);
+    for (const std::string& id : dead) sessions_.erase(id);
+  }
+}
+
+bool Runtime::runUntil(const std::function<bool()>& done, Clock::time_point deadline) {
+  for (;;) {
+    runUntilIdle();
+    if (done()) return true;
+    if (timers_.empty()) return true;
+    auto due = timers_.begin()->first;
+    if (options_.virtualTime) {
+      if (due > now()) virtualOffset_ += due - now();
+    } else {
+      if (due > Clock::now() && due > deadline) {
+        std::this_thread::sleep_until(deadline);
+        return false;
+      }
+      std::this_thread::sleep_until(due);
+    }
+    if (!options_.virtualTime && Clock::now() > deadline) return false;
+    // Fire every timer that is due, in order.
+    while (!timers_.empty() && timers_.begin()->first <= now()) {
+      Timer t = std::move(timers_.begin()->second);
+      timers_.erase(timers_.begin());
+      if (!find(t.from)) continue;  // SCXML 6.2: a terminated session's delayed sends are dropped
+      if (route(t.from, t.request, false) == SendOutcome::kUnreachable) {
+        Event err;
+        err.name = "error.communication";
+        err.type = Event::Type::kPlatform;
+        err.sendid = t.request.sendid;
+        deliver(t.from, std::move(err));
+      }
+    }
+  }
+}
+
+SendOutcome Runtime::route(const std::string& fromId, SendRequest& request, bool checkOnly) {
+  if (request.type != kScxmlProcessorType) return SendOutcome::kInvalid;
+  Session* from = find(fromId);
+  const std::string& t = request.target;
+  std::string dest;
+  if (t.empty()) {
+    dest = fromId;
+  } else if (t == "#_parent") {
+    if (!from || from->parentId.empty()) return SendOutcome::kUnreachable;
+    dest = from->parentId;
+    request.event.invokeid = from->invokeId;
+  } else if (t.rfind("#_scxml_", 0) == 0) {
+    dest = t.substr(8);
+  } else if (t.rfind("#_", 0) == 0) {
+    auto it = children_.find({fromId, t.substr(2)});
+    if (it == children_.end()) return SendOutcome::kUnreachable;
+    dest = it->second;
+  } else {
+    return SendOutcome::kInvalid;
+  }
+  if (!find(dest)) return SendOutcome::kUnreachable;
+  if (!checkOnly) deliver(dest, std::move(request.event));
+  return SendOutcome::kOk;
+}
+
+SendOutcome Runtime::send(Session& from, SendRequest request) {
+  if (request.type != kScxmlProcessorType) return SendOutcome::kInvalid;
+  if (request.delayMs == 0) return route(from.id(), request, false);
+  const std::string& t = request.target;
+  if (!t.empty() && t.rfind("#_", 0) != 0) return SendOutcome::kInvalid;
+  auto due = now() + std::chrono::milliseconds(request.delayMs);
+  timers_.emplace(due, Timer{from.id(), std::move(request)});
+  return SendOutcome::kOk;
+}
+
+void Runtime::cancelSend(Session& from, const std::string& sendid) {
+  for (auto it = timers_.begin(); it != timers_.end();) {
+    if (it->second.from == from.id() && it->second.request.sendid == sendid) it = timers_.erase(it);
+    else ++it;
+  }
+}
+
+Status Runtime::invoke(Session& from, InvokeRequest request) {
+  std::shared_ptr<const Document> doc = request.document;
+  ParseOptions po;
+  po.loader = options_.loader;
+  po.url = from.document().url;
+  if (!doc) {
+    ParseResult pr;
+    if (!request.src.empty()) {
+      pr = loadDocument(resolveUrl(from.document().url, request.src), po);
+    } else if (!request.content.empty()) {
+      pr = parseDocument(request.content, po);
+    } else {
+      return Status::error("<invoke> has neither src nor content");
+    }
+    if (!pr.document) {
+      std::string msg = "cannot load invoked document";
+      if (!pr.errors.empty()) msg += ": " + pr.errors.front().str();
+      return Status::error(msg);
+    }
+    doc = pr.document;
+  }
+  Session::Options o;
+  if (request.data.is_object()) o.initialData = request.data.as_object();
+  Result<Session*> child = createSession(doc, std::move(o));
+  if (!child) return child.status();
+  (*child)->parentId = from.id();
+  (*child)->invokeId = request.invokeid;
+  children_[{from.id(), request.invokeid}] = (*child)->id();
+  (*child)->start();
+  markReady((*child)->id());
+  return Status::ok();
+}
+
+void Runtime::cancelInvoke(Session& from, const std::string& invokeid) {
+  auto it = children_.find({from.id(), invokeid});
+  if (it == children_.end()) return;
+  std::string childId = it->second;
+  children_.erase(it);
+  auto s = sessions_.find(childId);
+  if (s != sessions_.end() && !s->second->finished()) {
+    s->second->parentId.clear();  // no done.invoke for a cancelled invocation
+    s->second->cancel();
+    dead_.push_back(childId);
+  }
+}
+
+void Runtime::forward(Session& from, const std::string& invokeid, const Event& event) {
+  auto it = children_.find({from.id(), invokeid});
+  if (it == children_.end()) return;
+  deliver(it->second, event);
+}
+
+void Runtime::log(Session& from, const std::string& label, const std::string& text) {
+  if (options_.onLog) options_.onLog(from, label, text);
+  else std::cerr << label << ": " << text << "\n";
+}
+
+void Runtime::finished(Session& from, const Value& doneData) {
+  dead_.push_back(from.id());
+  if (!from.parentId.empty()) {
+    children_.erase({from.parentId, from.invokeId});
+    Event done;
+    done.name = "done.invoke." + from.invokeId;
+    done.type = Event::Type::kExternal;
+    done.invokeid = from.invokeId;
+    done.data = doneData;
+    done.origin = "#_scxml_" + from.id();
+    done.origintype = kScxmlProcessorType;
+    deliver(from.parentId, std::move(done));
+  } else if (options_.onFinished) {
+    options_.onFinished(from);
+  }
+}
+
+}  // namespace ors::scxml

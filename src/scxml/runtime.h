@@ -1,0 +1,87 @@
+// Runtime: runs sessions in-process on the calling thread. It is the SessionHost for `orsctl run`,
+// the W3C runner, benchmarks and tests: it routes events between sessions (SCXML Event I/O
+// Processor, SCXML C.1), keeps the timers of delayed <send>s, and starts invoked child sessions
+// (<invoke type="scxml">). Time is real, or virtual (jumps to the next timer when all is idle).
+// Not thread-safe: one thread drives a Runtime and all its sessions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "datamodel/datamodel.h"
+#include "scxml/interpreter.h"
+#include "scxml/parser.h"
+
+namespace ors::scxml {
+
+class Runtime final : public SessionHost {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Options {
+    bool virtualTime = false;
+    Loader loader = loadLocalFile;
+    // <log> output; default: "label: text" on stderr.
+    std::function<void(const Session&, const std::string& label, const std::string& text)> onLog;
+    // A top-level session (one nobody invoked) ended.
+    std::function<void(const Session&)> onFinished;
+  };
+
+  // `ecmascript` may be null when only null-datamodel documents are run.
+  Runtime(dm::Engine* ecmascript, Options options);
+  ~Runtime() override;
+
+  // Creates and starts a session (its initial macrostep runs before this returns).
+  // `observer`, if given, is installed before the initial macrostep (see Session::observer).
+  Result<Session*> startSession(std::shared_ptr<const Document> doc, boost::json::object data = {},
+                                std::function<void(const Session&, const Event*)> observer = {});
+  Session* find(const std::string& sessionId);
+  // Queues an external event for a session; false if there is no such session.
+  bool deliver(const std::string& sessionId, Event event);
+
+  // Processes every queued event of every session until all are idle (timers not yet due stay).
+  void runUntilIdle();
+  // Runs sessions and timers until `done()` holds, no timer is pending, or `deadline` passes.
+  // Returns false on deadline.
+  bool runUntil(const std::function<bool()>& done, Clock::time_point deadline);
+  bool hasTimers() const { return !timers_.empty(); }
+  size_t sessionCount() const { return sessions_.size(); }
+
+  // SessionHost
+  SendOutcome send(Session& from, SendRequest request) override;
+  void cancelSend(Session& from, const std::string& sendid) override;
+  Status invoke(Session& from, InvokeRequest request) override;
+  void cancelInvoke(Session& from, const std::string& invokeid) override;
+  void forward(Session& from, const std::string& invokeid, const Event& event) override;
+  void log(Session& from, const std::string& label, const std::string& text) override;
+  void finished(Session& from, const Value& doneData) override;
+
+ private:
+  struct Timer {
+    std::string from;  // sending session id
+    SendRequest request;
+  };
+  Clock::time_point now() const;
+  SendOutcome route(const std::string& fromId, SendRequest& request, bool checkOnly);
+  Result<Session*> createSession(std::shared_ptr<const Document> doc, Session::Options options);
+  void markReady(const std::string& sessionId);
+  void reap();
+
+  dm::Engine* ecmascript_;
+  std::unique_ptr<dm::Engine> null_;
+  Options options_;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::map<std::pair<std::string, std::string>, std::string> children_;  // (parent, invokeid) -> child
+  std::vector<std::string> ready_;
+  std::vector<std::string> dead_;
+  std::multimap<Clock::time_point, Timer> timers_;
+  Clock::duration virtualOffset_{};
+  uint64_t nextId_ = 0;
+};
+
+}  // namespace ors::scxml

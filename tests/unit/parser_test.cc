@@ -1,0 +1,127 @@
+// Parser and validator: typed model, positions, and file:line:col diagnostics.
+#include <gtest/gtest.h>
+
+#include "scxml/parser.h"
+
+namespace ors::scxml {
+namespace {
+
+ParseResult parse(const std::string& body, const std::string& attrs = "") {
+  ParseOptions o;
+  o.url = "t.scxml";
+  return parseDocument("<scxml xmlns=\"http://www.w3.org/2005/07/scxml\" version=\"1.0\"" + attrs + ">" + body +
+                           "</scxml>",
+                       o);
+}
+
+std::string firstError(const ParseResult& r) { return r.errors.empty() ? "" : r.errors.front().str(); }
+
+TEST(Parser, BuildsStatesInDocumentOrder) {
+  auto r = parse("<state id='a'><state id='a1'/><state id='a2'/></state><parallel id='p'><state id='x'/></parallel>"
+                 "<final id='f'/>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  const Document& d = *r.document;
+  ASSERT_EQ(d.states.size(), 7u);
+  EXPECT_EQ(d.states[1].id, "a");
+  EXPECT_EQ(d.states[2].id, "a1");
+  EXPECT_TRUE(d.states[1].isCompound());
+  EXPECT_TRUE(d.states[2].isAtomic());
+  EXPECT_TRUE(d.states[4].isParallel());
+  EXPECT_TRUE(d.isDescendant(3, 1));
+  EXPECT_FALSE(d.isDescendant(4, 1));
+  // Default initial: first child in document order.
+  EXPECT_EQ(d.transitions[d.states[0].initial].targets, std::vector<uint32_t>{1});
+  EXPECT_EQ(d.transitions[d.states[1].initial].targets, std::vector<uint32_t>{2});
+}
+
+TEST(Parser, RecordsLineAndColumn) {
+  ParseOptions o;
+  o.url = "pos.scxml";
+  auto r = parseDocument("<scxml xmlns='http://www.w3.org/2005/07/scxml'>\n  <state id='a'>\n    <transition target='nowhere'/>\n"
+                         "  </state>\n</scxml>",
+                         o);
+  ASSERT_FALSE(r.document);
+  EXPECT_EQ(firstError(r), "pos.scxml:3:5: error: unknown target state 'nowhere'");
+}
+
+TEST(Parser, RejectsDuplicateIds) {
+  auto r = parse("<state id='a'/><state id='a'/>");
+  EXPECT_FALSE(r.document);
+  EXPECT_NE(firstError(r).find("duplicate state id 'a'"), std::string::npos);
+}
+
+TEST(Parser, RejectsBadInitial) {
+  EXPECT_FALSE(parse("<state id='a'/><state id='b' initial='a'><state id='c'/></state>").document);
+  EXPECT_FALSE(parse("<state id='a'/>", " initial='zz'").document);
+}
+
+TEST(Parser, RejectsUnknownScxmlElementsButKeepsForeignOnes) {
+  auto bad = parse("<state id='a'><onentry><frobnicate/></onentry></state>");
+  EXPECT_FALSE(bad.document);
+  EXPECT_NE(firstError(bad).find("unexpected <frobnicate>"), std::string::npos);
+  auto ok = parse("<state id='a'><onentry><x:do xmlns:x='urn:ext' a='1'/></onentry></state>");
+  ASSERT_TRUE(ok.document) << firstError(ok);
+  const Block& b = ok.document->states[1].onentry[0];
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0]->kind, Action::Kind::kForeign);
+}
+
+TEST(Parser, ReportsMalformedXmlWithPosition) {
+  ParseOptions o;
+  o.url = "bad.scxml";
+  auto r = parseDocument("<scxml xmlns='http://www.w3.org/2005/07/scxml'>\n<state id='a'>\n</scxml>", o);
+  ASSERT_FALSE(r.document);
+  EXPECT_EQ(r.errors.front().loc.line, 3u);
+  EXPECT_EQ(r.errors.front().file, "bad.scxml");
+}
+
+TEST(Parser, RefusesEntityDeclarations) {
+  auto r = parseDocument("<!DOCTYPE scxml [<!ENTITY a 'aaaa'><!ENTITY b '&a;&a;&a;'>]>"
+                         "<scxml xmlns='http://www.w3.org/2005/07/scxml'><state id='s'/></scxml>",
+                         {});
+  ASSERT_FALSE(r.document);
+  EXPECT_NE(firstError(r).find("entity"), std::string::npos);
+}
+
+TEST(Parser, RejectsWrongRootNamespace) {
+  auto r = parseDocument("<scxml xmlns='urn:other'><state id='s'/></scxml>", {});
+  EXPECT_FALSE(r.document);
+}
+
+TEST(Parser, NormalisesEventDescriptors) {
+  auto r = parse("<state id='a'><transition event='foo.* bar. *' target='a'/></state>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  const Transition& t = r.document->transitions[r.document->states[1].transitions[0]];
+  EXPECT_EQ(t.events, (std::vector<std::string>{"foo", "bar", "*"}));
+  EXPECT_TRUE(nameMatch({"foo"}, "foo.bar"));
+  EXPECT_FALSE(nameMatch({"foo"}, "foobar"));
+  EXPECT_TRUE(nameMatch({"*"}, "anything"));
+}
+
+TEST(Parser, NumbersExpressionsForCompileOnce) {
+  auto r = parse("<datamodel><data id='x' expr='1'/></datamodel><state id='a'><transition cond='x > 0' "
+                 "target='a'><assign location='x' expr='x+1'/></transition></state>",
+                 " datamodel='ecmascript'");
+  ASSERT_TRUE(r.document) << firstError(r);
+  EXPECT_EQ(r.document->exprCount, 4u);
+}
+
+TEST(Parser, InlineScxmlContentBecomesADocument) {
+  auto r = parse("<state id='a'><invoke><content><scxml xmlns='http://www.w3.org/2005/07/scxml'>"
+                 "<final id='f'/></scxml></content></invoke></state>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  ASSERT_EQ(r.document->invokes.size(), 1u);
+  ASSERT_TRUE(r.document->invokes[0]->content.document);
+  EXPECT_EQ(r.document->invokes[0]->content.document->states[1].id, "f");
+}
+
+TEST(Parser, ResolvesUrls) {
+  EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "file:sub.scxml"), "/a/b/sub.scxml");
+  EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "x.txt"), "/a/b/x.txt");
+  EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "/abs.scxml"), "/abs.scxml");
+  EXPECT_EQ(resolveUrl("http://h/p/doc.scxml", "sub.scxml"), "http://h/p/sub.scxml");
+  EXPECT_EQ(resolveUrl("doc.scxml", "file:sub.scxml"), "sub.scxml");
+}
+
+}  // namespace
+}  // namespace ors::scxml
