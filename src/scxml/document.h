@@ -119,6 +119,7 @@ struct Foreign : Action {
 // ---- Structure -----------------------------------------------------------------------------
 struct Data {
   std::string id;
+  Expr location;     // `id` as a location, for values the starter gives (invoke params, HTTP start)
   Expr expr;         // expr=, or the inline/src content parsed as an expression (JSON, literal)
   Content content;   // inline children or text loaded from src (when no expr)
   std::string loadError;  // set when src= could not be loaded: init raises error.execution

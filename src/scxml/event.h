@@ -4,6 +4,7 @@
 
 #include <boost/json/value.hpp>
 #include <string>
+#include <string_view>
 
 namespace ors::scxml {
 
@@ -28,6 +29,12 @@ struct Event {
     return "external";
   }
 };
+
+// SCXML 5.6 content as a host value: JSON text becomes that value; well-formed markup becomes
+// {"$xml": markup} (an XML fragment, which the ECMAScript datamodel exposes as a small DOM);
+// any other text a string with its white space normalised (SCXML B.2).
+inline constexpr const char* kXmlValueKey = "$xml";
+Value contentToValue(std::string_view text);
 
 inline constexpr const char* kScxmlProcessorType = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor";
 inline constexpr const char* kBasicHttpProcessorType = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";

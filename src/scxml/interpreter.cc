@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 
+#include "scxml/xml.h"
+
 namespace ors::scxml {
 
 namespace {
@@ -115,10 +117,7 @@ void Session::initDataItems(uint32_t state) {
       auto it = initialData_.find(d.id);
       if (it != initialData_.end()) {
         dm_->declareData(d);
-        Expr loc;
-        loc.text = d.id;
-        loc.id = kNone;
-        Status s = dm_->assignValue(loc, it->value());
+        Status s = dm_->assignValue(d.location, it->value());
         if (!s) raiseError("error.execution", s.message());
         continue;
       }
@@ -126,6 +125,12 @@ void Session::initDataItems(uint32_t state) {
     if (!d.loadError.empty()) {
       dm_->declareData(d);
       raiseError("error.execution", d.loadError);
+      continue;
+    }
+    if (!d.expr.present() && d.content.present) {
+      dm_->declareData(d);
+      Status s = dm_->assignValue(d.location, contentToValue(d.content.body));
+      if (!s) raiseError("error.execution", s.message());
       continue;
     }
     Status s = dm_->initData(d);
@@ -147,12 +152,6 @@ size_t Session::run(size_t maxEvents) {
       extHead_ = 0;
     }
     ++n;
-    // SCXML 6.4: events from an invocation that is no longer active are ignored.
-    if (!ev.invokeid.empty()) {
-      bool active = std::any_of(invokes_.begin(), invokes_.end(),
-                                [&](const ActiveInvoke& a) { return a.invokeid == ev.invokeid; });
-      if (!active) continue;
-    }
     dm_->setEvent(ev);
     for (size_t i = 0; i < invokes_.size(); ++i) {
       const ActiveInvoke& a = invokes_[i];
@@ -532,7 +531,11 @@ void Session::raiseError(const char* name, const std::string& message, const std
 
 void Session::executeContent(const Block& block) {
   Status s = executeBlock(block);
-  if (!s) raiseError("error.execution", s.message());
+  if (!s) {
+    // SCXML 5.10.1: an error caused by a <send> carries that send's id.
+    raiseError("error.execution", s.message(), failedSendId_);
+  }
+  failedSendId_.clear();
 }
 
 Status Session::executeBlock(const Block& block) {
@@ -543,15 +546,34 @@ Status Session::executeBlock(const Block& block) {
   return Status::ok();
 }
 
-Value Session::contentValue(const std::string& text) {
-  boost::system::error_code ec;
-  Value v = boost::json::parse(text, ec);
-  if (!ec) return v;
-  // Not JSON: the text as written, with surrounding white space removed.
+Value contentToValue(std::string_view text) {
   size_t b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return Value(std::string());
   size_t e = text.find_last_not_of(" \t\r\n");
-  return Value(b == std::string::npos ? std::string() : text.substr(b, e - b + 1));
+  std::string_view trimmed = text.substr(b, e - b + 1);
+  boost::system::error_code ec;
+  Value v = boost::json::parse(trimmed, ec);
+  if (!ec) return v;
+  if (trimmed.front() == '<') {
+    XmlError xe;
+    if (parseXml(trimmed, &xe)) return boost::json::object{{kXmlValueKey, trimmed}};
+  }
+  // B.2: any other text is a string, with white space normalised.
+  std::string out;
+  bool space = false;
+  for (char c : trimmed) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  return Value(std::move(out));
 }
+
+Value Session::contentValue(const std::string& text) { return contentToValue(text); }
 
 Status Session::evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params, const Content& content,
                          Value* out) {
@@ -590,8 +612,11 @@ Status Session::execute(const Action& action) {
       internal_.push_back(std::move(e));
       return Status::ok();
     }
-    case Action::Kind::kSend:
-      return executeSend(static_cast<const Send&>(action));
+    case Action::Kind::kSend: {
+      Status s = executeSend(static_cast<const Send&>(action));
+      if (s.isOk()) failedSendId_.clear();
+      return s;
+    }
     case Action::Kind::kCancel: {
       const auto& c = static_cast<const Cancel&>(action);
       std::string id = c.sendid;
@@ -683,6 +708,7 @@ Status Session::executeSend(const Send& send) {
       if (!s) return s;
     }
   }
+  if (!send.id.empty() || send.idlocation.present()) failedSendId_ = req.sendid;
   Status s = evalData(send.namelist, send.params, send.content, &ev.data);
   if (!s) return s;
   bool explicitId = !send.id.empty() || send.idlocation.present();

@@ -173,6 +173,7 @@ class Session final : private dm::Host {
   };
   std::vector<ActiveInvoke> invokes_;
   std::string finalState_;
+  std::string failedSendId_;  // id of the <send> whose evaluation failed, for its error event
   bool running_ = false;
   bool started_ = false;
   uint64_t nextSendId_ = 0;

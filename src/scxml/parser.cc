@@ -207,7 +207,10 @@ class DocumentBuilder {
   void buildData(uint32_t state, const XmlElement& x) {
     Data d;
     d.loc = x.loc;
-    if (require(x, "id")) d.id = *x.attr("id");
+    if (require(x, "id")) {
+      d.id = *x.attr("id");
+      d.location = expr(d.id, x.loc);
+    }
     exclusive(x, "expr", "src");
     d.expr = exprAttr(x, "expr");
     bool hasChildren = x.hasElementChildren() || !isBlank(x.text());

@@ -112,7 +112,9 @@ bool Runtime::runUntil(const std::function<bool()>& done, Clock::time_point dead
 
 SendOutcome Runtime::route(const std::string& fromId, SendRequest& request, bool checkOnly) {
   if (request.type != kScxmlProcessorType) return SendOutcome::kInvalid;
-  Session* from = find(fromId);
+  // The sender may be finishing (its onexit handlers run after it stopped): look it up as it is.
+  auto fromIt = sessions_.find(fromId);
+  Session* from = fromIt == sessions_.end() ? nullptr : fromIt->second.get();
   const std::string& t = request.target;
   std::string dest;
   if (t.empty()) {

@@ -103,7 +103,7 @@ TEST(Parser, NumbersExpressionsForCompileOnce) {
                  "target='a'><assign location='x' expr='x+1'/></transition></state>",
                  " datamodel='ecmascript'");
   ASSERT_TRUE(r.document) << firstError(r);
-  EXPECT_EQ(r.document->exprCount, 4u);
+  EXPECT_EQ(r.document->exprCount, 5u);  // data location, data expr, cond, location, expr
 }
 
 TEST(Parser, InlineScxmlContentBecomesADocument) {

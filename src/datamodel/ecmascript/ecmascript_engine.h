@@ -1,0 +1,246 @@
+// Internal declarations of the ECMAScript datamodel: the engine (one JSContext, one hardened
+// global, the compiled scripts of each document, the watchdog) and its sessions (one JSM
+// environment each). Not a public header: see ecmascript.h.
+// Threading: everything here belongs to the engine's thread, except the watchdog's atomics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include <js/CallAndConstruct.h>
+#include <js/CompilationAndEvaluation.h>
+#include <js/Exception.h>
+#include <js/GCAPI.h>
+#include <js/Promise.h>
+#include <jsapi.h>
+
+#include "datamodel/ecmascript/ecmascript.h"
+#include "datamodel/ecmascript/ecmascript_internal.h"
+
+namespace ors::dm::ecma {
+
+using scxml::Document;
+
+inline int64_t nowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---- per-document compiled scripts ----------------------------------------------------------
+enum Kind : uint32_t { kValue = 0, kScript = 1, kLocation = 2 };
+constexpr uint32_t kKinds = 3;
+
+struct DocCache {
+  uint64_t uid = 0;
+  uint32_t exprCount = 0;
+  std::string file;
+  bool usesEvent = true;
+  size_t refs = 0;
+  std::list<uint64_t>::iterator idlePos;  // valid when refs == 0
+  std::unique_ptr<JS::Heap<JSScript*>[]> scripts;  // exprCount * kKinds
+  std::unordered_map<uint32_t, std::string> errors;  // compile errors by slot
+};
+
+// ---- Promise jobs -----------------------------------------------------------------------------
+class JobQueue final : public JS::JobQueue {
+ public:
+  std::deque<JS::Heap<JSObject*>> jobs;
+
+  JSObject* getIncumbentGlobal(JSContext* cx) override { return JS::CurrentGlobalOrNull(cx); }
+  bool enqueuePromiseJob(JSContext*, JS::HandleObject, JS::HandleObject job, JS::HandleObject,
+                         JS::HandleObject) override {
+    jobs.emplace_back(job);
+    return true;
+  }
+  void runJobs(JSContext* cx) override {
+    JS::RootedObject job(cx);
+    JS::RootedValue rval(cx);
+    while (!jobs.empty()) {
+      job = jobs.front();
+      jobs.pop_front();
+      if (!JS::Call(cx, JS::UndefinedHandleValue, job, JS::HandleValueArray::empty(), &rval)) {
+        if (!JS_IsExceptionPending(cx)) {  // terminated (time budget): drop the rest
+          jobs.clear();
+          return;
+        }
+        JS_ClearPendingException(cx);
+      }
+    }
+  }
+  bool empty() const override { return jobs.empty(); }
+
+ private:
+  js::UniquePtr<SavedJobQueue> saveJobQueue(JSContext*) override { return nullptr; }
+};
+
+class EcmaSession;
+
+// ---- the engine -------------------------------------------------------------------------------
+class EcmaEngine final : public Engine {
+ public:
+  explicit EcmaEngine(const EcmaOptions& options) : options_(options) {}
+  ~EcmaEngine() override;
+  EcmaEngine(const EcmaEngine&) = delete;
+  EcmaEngine& operator=(const EcmaEngine&) = delete;
+
+  bool init();
+  std::unique_ptr<DataModel> create(const Document& doc, Host& host) override;
+
+  JSContext* cx() const { return cx_; }
+  JSObject* global() const { return global_->get(); }
+
+  // The compiled script for `expr` in `role`, or null with `error` set.
+  JSScript* compiled(DocCache& doc, const scxml::Expr& expr, Kind kind, Status& error);
+  // Turns the pending exception (or termination) into a Status and clears it.
+  Status takeError();
+  void release(DocCache* doc);
+  size_t gcHeapBytes(bool collectFirst);
+
+ private:
+  friend class Entry;
+  friend class EcmaSession;
+
+  static bool onInterrupt(JSContext* cx);
+  static void traceRoots(JSTracer* trc, void* data);
+  static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
+  void watchdogLoop();
+  DocCache& docCache(const Document& doc);
+  jsid pinnedId(const char* name);
+
+  EcmaOptions options_;
+  JSContext* cx_ = nullptr;
+  std::optional<JS::PersistentRootedObject> global_;
+  std::optional<JS::PersistentRootedScript> scrub_;
+  JobQueue jobs_;
+
+  // Pinned property keys: the result slot, system variables, fields of _event.
+  jsid idResult_{}, idEvent_{}, idSessionId_{}, idName_{}, idIoProcessors_{};
+  jsid idEvName_{}, idType_{}, idSendId_{}, idOrigin_{}, idOriginType_{}, idInvokeId_{},
+      idData_{};
+
+  std::unordered_map<uint64_t, std::unique_ptr<DocCache>> docs_;
+  std::list<uint64_t> idleDocs_;  // documents without sessions, oldest first
+  uint64_t orphans_ = 0;
+  static constexpr size_t kMaxIdleDocs = 64;
+
+  // Who is running. Entry maintains these.
+  EcmaSession* current_ = nullptr;
+  uint64_t lastSerial_ = 0;
+  uint64_t nextSerial_ = 0;
+  int depth_ = 0;
+
+  // Watchdog. runSeq_ counts outermost entries; runStart_ is 0 when idle.
+  std::atomic<uint64_t> runSeq_{0};
+  std::atomic<int64_t> runStart_{0};
+  std::atomic<uint64_t> killSeq_{UINT64_MAX};
+  // Why the current evaluation was terminated (engine thread only).
+  enum class Stop : uint8_t { kNone, kTime, kMemory };
+  Stop stopped_ = Stop::kNone;
+  std::atomic<bool> memCheck_{false};  // watchdog -> interrupt callback: check the heap
+  size_t memBaseline_ = 0;             // malloc in use at the first check of this evaluation
+  std::thread watchdog_;
+  std::mutex wdMutex_;
+  std::condition_variable wdCv_;
+  bool wdStop_ = false;
+};
+
+// ---- a session --------------------------------------------------------------------------------
+class EcmaSession final : public DataModel {
+ public:
+  EcmaSession(EcmaEngine& engine, DocCache& doc, Host& host, JSObject* env, uint64_t serial)
+      : eng_(engine), doc_(doc), host_(host), serial_(serial), env_(engine.cx(), env) {}
+  ~EcmaSession() override;
+
+  void setSystemVariables(const std::string& sessionId, const std::string& name,
+                          const Value& ioprocessors) override;
+  void declareData(const scxml::Data& data) override;
+  Status initData(const scxml::Data& data) override;
+  void setEvent(const scxml::Event& event) override;
+  Result<bool> evalCond(const Expr& cond) override;
+  Result<Value> evalValue(const Expr& expr) override;
+  Result<std::string> evalString(const Expr& expr) override;
+  Status assign(const Expr& location, const Expr& expr) override;
+  Status assignValue(const Expr& location, const Value& value) override;
+  Status execScript(const Expr& script) override;
+  Status forEach(const Expr& array, const Expr& item, const Expr& index,
+                 const std::function<Status()>& body) override;
+
+ private:
+  friend class Entry;
+  friend class EcmaEngine;
+
+  JSContext* cx() const { return eng_.cx(); }
+  static Status broken() {
+    return Status::error("ecmascript datamodel: the session has no environment (out of memory)");
+  }
+  Status exec(JSScript* script);
+  Status evalRaw(const Expr& expr, JS::MutableHandleValue out);
+  Status storeAndAssign(const Expr& location, JS::HandleValue v);
+  Status contentValue(const std::string& body, JS::MutableHandleValue out);
+  bool ensureDeclared(const std::string& name);
+  Status jsFailure(const std::string& what);
+
+  EcmaEngine& eng_;
+  DocCache& doc_;
+  Host& host_;
+  uint64_t serial_;
+  JS::PersistentRootedObject env_;
+};
+
+// Every entry into JS: enters the global's realm, marks the current session (for In() and the
+// RegExp statics scrub) and, when outermost, arms the watchdog and runs Promise jobs on exit.
+class Entry {
+ public:
+  explicit Entry(EcmaSession& s) : e_(s.eng_), realm_(s.eng_.cx(), s.eng_.global()) {
+    outer_ = e_.depth_++ == 0;
+    prev_ = e_.current_;
+    e_.current_ = &s;
+    if (outer_) {
+      e_.stopped_ = EcmaEngine::Stop::kNone;
+      e_.memBaseline_ = 0;
+      e_.runSeq_.fetch_add(1);
+      e_.runStart_.store(nowNs());
+    }
+    if (e_.lastSerial_ != s.serial_) {
+      // RegExp statics (RegExp.$1, lastMatch, input) live on the shared global: scrub them.
+      e_.lastSerial_ = s.serial_;
+      JS::RootedScript scrub(e_.cx_, e_.scrub_->get());
+      JS::RootedValue rv(e_.cx_);
+      if (!JS_ExecuteScript(e_.cx_, scrub, &rv)) JS_ClearPendingException(e_.cx_);
+    }
+  }
+  ~Entry() {
+    if (outer_) {
+      if (!e_.jobs_.jobs.empty() && e_.stopped_ == EcmaEngine::Stop::kNone) {
+        e_.jobs_.runJobs(e_.cx_);
+      }
+      e_.jobs_.jobs.clear();
+      JS::ClearKeptObjects(e_.cx_);
+      if (JS_IsExceptionPending(e_.cx_)) JS_ClearPendingException(e_.cx_);
+      e_.runStart_.store(0);
+    }
+    e_.current_ = prev_;
+    --e_.depth_;
+  }
+  Entry(const Entry&) = delete;
+  Entry& operator=(const Entry&) = delete;
+
+ private:
+  EcmaEngine& e_;
+  JSAutoRealm realm_;
+  EcmaSession* prev_ = nullptr;
+  bool outer_ = false;
+};
+
+}  // namespace ors::dm::ecma

@@ -1,0 +1,400 @@
+// The ECMAScript datamodel: one session, a JSM environment on the engine's shared global.
+//
+// Evaluation scheme. Every Expr is compiled at most once per (engine, document, role) as a
+// non-syntactic script and run in the session's JSM environment with ExecuteInJSMEnvironment:
+//   value/cond   `__ors_r=(TEXT\n);`                read back from the environment
+//   script       `TEXT`
+//   location     `"use strict";(TEXT\n)=__ors_r;`   the host stores the value in __ors_r first;
+//                                                   strict mode makes undeclared and read-only
+//                                                   targets errors (SCXML 5.4, 5.10)
+// `__ors_r` is a non-enumerable var of each session environment.
+#include <js/Array.h>
+#include <js/Conversions.h>
+#include <js/ForOfIterator.h>
+#include <js/GCAPI.h>
+#include <js/JSON.h>
+#include <js/PropertyAndElement.h>
+#include <js/String.h>
+#include <js/friend/JSMEnvironment.h>
+
+#include "datamodel/ecmascript/ecmascript_engine.h"
+
+namespace ors::dm::ecma {
+
+// ---- session implementation -------------------------------------------------------------------
+
+EcmaSession::~EcmaSession() {
+  env_.reset();
+  eng_.release(&doc_);
+}
+
+Status EcmaSession::exec(JSScript* script) {
+  JS::RootedScript s(cx(), script);
+  if (!JS::ExecuteInJSMEnvironment(cx(), s, env_)) return eng_.takeError();
+  return Status::ok();
+}
+
+Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
+  Status st;
+  JSScript* s = eng_.compiled(doc_, expr, kValue, st);
+  if (!s) return st;
+  st = exec(s);
+  if (!st) return st;
+  JS::RootedId id(cx(), eng_.idResult_);
+  if (!JS_GetPropertyById(cx(), env_, id, out)) return eng_.takeError();
+  if (out.isObject() && !JS_SetPropertyById(cx(), env_, id, JS::UndefinedHandleValue)) {
+    JS_ClearPendingException(cx());
+  }
+  return Status::ok();
+}
+
+Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
+  Status st;
+  JSScript* s = eng_.compiled(doc_, location, kLocation, st);
+  if (!s) return st;
+  JS::RootedId id(cx(), eng_.idResult_);
+  if (!JS_SetPropertyById(cx(), env_, id, v)) return eng_.takeError();
+  st = exec(s);
+  if (v.isObject() && !JS_SetPropertyById(cx(), env_, id, JS::UndefinedHandleValue)) {
+    JS_ClearPendingException(cx());
+  }
+  return st;
+}
+
+Status EcmaSession::jsFailure(const std::string& what) {
+  Status st = eng_.takeError();
+  return Status::error(what + ": " + st.message());
+}
+
+void EcmaSession::setSystemVariables(const std::string& sessionId, const std::string& name,
+                                     const Value& ioprocessors) {
+  if (!env_) return;
+  Entry en(*this);
+  JSContext* c = cx();
+  const unsigned attrs = JSPROP_ENUMERATE | JSPROP_READONLY | JSPROP_PERMANENT;
+  JS::RootedValue v(c);
+  JS::RootedId id(c);
+  auto define = [&](jsid key) {
+    id = key;
+    if (!JS_DefinePropertyById(c, env_, id, v, attrs)) JS_ClearPendingException(c);
+  };
+  if (JSString* s = ecma::newString(c, sessionId)) {
+    v.setString(s);
+    define(eng_.idSessionId_);
+  }
+  if (JSString* s = ecma::newString(c, name)) {
+    v.setString(s);
+    define(eng_.idName_);
+  }
+  if (ecma::valueToJS(c, ioprocessors, &v)) {
+    if (v.isObject()) {
+      JS::RootedObject o(c, &v.toObject());
+      if (!JS_DeepFreezeObject(c, o)) JS_ClearPendingException(c);
+    }
+    define(eng_.idIoProcessors_);
+  }
+  if (doc_.usesEvent) {
+    // Bound (to undefined) before the first event, so that `cond="_event"` is simply false
+    // (W3C test 319); setEvent redefines it, hence configurable.
+    id = eng_.idEvent_;
+    if (!JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+                               JSPROP_ENUMERATE | JSPROP_READONLY)) {
+      JS_ClearPendingException(c);
+    }
+  }
+  if (JS_IsExceptionPending(c)) JS_ClearPendingException(c);
+}
+
+void EcmaSession::declareData(const scxml::Data& data) {
+  if (!env_) return;
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedString name(c, ecma::newString(c, data.id));
+  JS::RootedId id(c);
+  bool has = false;
+  if (!name || !JS_StringToId(c, name, &id) || !JS_HasOwnPropertyById(c, env_, id, &has) ||
+      (!has && !JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+                                      JSPROP_ENUMERATE | JSPROP_PERMANENT))) {
+    JS_ClearPendingException(c);
+  }
+}
+
+Status EcmaSession::contentValue(const std::string& body, JS::MutableHandleValue out) {
+  JSContext* c = cx();
+  const char* ws = " \t\r\n";
+  size_t b = body.find_first_not_of(ws);
+  if (b == std::string::npos) {
+    out.setUndefined();
+    return Status::ok();
+  }
+  size_t e = body.find_last_not_of(ws);
+  std::string_view trimmed(body.data() + b, e - b + 1);
+  JS::RootedString str(c, ecma::newString(c, trimmed));
+  if (!str) return eng_.takeError();
+  if (JS_ParseJSON(c, str, out)) return Status::ok();
+  if (JS_IsThrowingOutOfMemory(c)) return eng_.takeError();
+  JS_ClearPendingException(c);
+  if (trimmed.front() == '<') {  // XML: kept as text (no DOM in this datamodel)
+    out.setString(str);
+    return Status::ok();
+  }
+  // Not JSON: a space-normalised string (SCXML B.2.2, W3C test 558).
+  std::string norm;
+  norm.reserve(trimmed.size());
+  bool space = false;
+  for (char ch : trimmed) {
+    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+      space = true;
+      continue;
+    }
+    if (space && !norm.empty()) norm += ' ';
+    space = false;
+    norm += ch;
+  }
+  JSString* ns = ecma::newString(c, norm);
+  if (!ns) return eng_.takeError();
+  out.setString(ns);
+  return Status::ok();
+}
+
+Status EcmaSession::initData(const scxml::Data& data) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedValue v(c);
+  Status st;
+  if (!data.loadError.empty()) {
+    st = Status::error(data.loadError);
+  } else if (data.expr.present()) {
+    st = evalRaw(data.expr, &v);
+  } else if (data.content.present) {
+    st = data.content.expr.present() ? evalRaw(data.content.expr, &v)
+                                     : contentValue(data.content.body, &v);
+  }
+  if (!st) v.setUndefined();
+  JS::RootedString name(c, ecma::newString(c, data.id));
+  JS::RootedId id(c);
+  if (!name || !JS_StringToId(c, name, &id) ||
+      !JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_PERMANENT)) {
+    Status def = jsFailure("cannot define data '" + data.id + "'");
+    if (st) st = def;
+  }
+  return st;
+}
+
+void EcmaSession::setEvent(const scxml::Event& event) {
+  if (!env_ || !doc_.usesEvent) return;
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedObject ev(c, JS_NewPlainObject(c));
+  if (!ev) {
+    JS_ClearPendingException(c);
+    return;
+  }
+  JS::RootedValue v(c);
+  JS::RootedId id(c);
+  bool ok = true;
+  auto put = [&](jsid key) {
+    id = key;
+    ok = ok && JS_DefinePropertyById(c, ev, id, v, JSPROP_ENUMERATE);
+  };
+  auto putString = [&](jsid key, const std::string& s, bool emptyIsUndefined) {
+    if (s.empty() && emptyIsUndefined) {
+      v.setUndefined();
+    } else if (JSString* js = ecma::newString(c, s)) {
+      v.setString(js);
+    } else {
+      ok = false;
+      return;
+    }
+    put(key);
+  };
+  putString(eng_.idEvName_, event.name, false);
+  putString(eng_.idType_, scxml::Event::typeName(event.type), false);
+  putString(eng_.idSendId_, event.sendid, true);
+  putString(eng_.idOrigin_, event.origin, true);
+  putString(eng_.idOriginType_, event.origintype, true);
+  putString(eng_.idInvokeId_, event.invokeid, true);
+  if (ok) {
+    if (event.data.is_null()) {
+      v.setUndefined();
+    } else if (!ecma::valueToJS(c, event.data, &v)) {
+      JS_ClearPendingException(c);
+      v.setUndefined();
+    }
+    put(eng_.idData_);
+  }
+  if (ok) ok = JS_FreezeObject(c, ev);
+  if (ok) {
+    v.setObject(*ev);
+    id = eng_.idEvent_;
+    ok = JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_READONLY);
+  }
+  if (!ok && JS_IsExceptionPending(c)) JS_ClearPendingException(c);
+}
+
+Result<bool> EcmaSession::evalCond(const Expr& cond) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JS::RootedValue v(cx());
+  Status st = evalRaw(cond, &v);
+  if (!st) return st;
+  return JS::ToBoolean(v);
+}
+
+Result<Value> EcmaSession::evalValue(const Expr& expr) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JS::RootedValue v(cx());
+  Status st = evalRaw(expr, &v);
+  if (!st) return st;
+  Value out;
+  std::string error;
+  if (!ecma::valueFromJS(cx(), v, out, error)) {
+    if (!error.empty()) {
+      if (JS_IsExceptionPending(cx())) JS_ClearPendingException(cx());
+      return Status::error(error);
+    }
+    return eng_.takeError();
+  }
+  return out;
+}
+
+Result<std::string> EcmaSession::evalString(const Expr& expr) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedValue v(c);
+  Status st = evalRaw(expr, &v);
+  if (!st) return st;
+  std::string out;
+  if (v.isString()) {
+    if (!ecma::toUtf8(c, v.toString(), out)) return eng_.takeError();
+    return out;
+  }
+  if (v.isObject()) {
+    bool isUndefined = false;
+    if (ecma::stringifyJSON(c, v, out, isUndefined) && !isUndefined) return out;
+    if (JS_IsExceptionPending(c)) {
+      if (JS_IsThrowingOutOfMemory(c)) return eng_.takeError();
+      JS_ClearPendingException(c);
+    } else if (eng_.stopped_ != EcmaEngine::Stop::kNone) {
+      return eng_.takeError();
+    }
+  }
+  JSString* s = JS::ToString(c, v);
+  if (!s || !ecma::toUtf8(c, s, out)) return eng_.takeError();
+  return out;
+}
+
+Status EcmaSession::assign(const Expr& location, const Expr& expr) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JS::RootedValue v(cx());
+  Status st = evalRaw(expr, &v);
+  if (!st) return st;
+  return storeAndAssign(location, v);
+}
+
+Status EcmaSession::assignValue(const Expr& location, const Value& value) {
+  if (!env_) return broken();
+  Entry en(*this);
+  JS::RootedValue v(cx());
+  if (!ecma::valueToJS(cx(), value, &v)) return eng_.takeError();
+  return storeAndAssign(location, v);
+}
+
+Status EcmaSession::execScript(const Expr& script) {
+  if (!env_) return broken();
+  Entry en(*this);
+  Status st;
+  JSScript* s = eng_.compiled(doc_, script, kScript, st);
+  if (!s) return st;
+  return exec(s);
+}
+
+bool EcmaSession::ensureDeclared(const std::string& name) {
+  JSContext* c = cx();
+  JS::RootedString str(c, ecma::newString(c, name));
+  JS::RootedId id(c);
+  if (!str || !JS_StringToId(c, str, &id)) return false;
+  bool has = false;
+  if (!JS_HasOwnPropertyById(c, env_, id, &has)) return false;
+  if (has) return true;
+  JS::RootedObject lexical(c, JS_ExtensibleLexicalEnvironment(env_));
+  if (lexical && !JS_HasOwnPropertyById(c, lexical, id, &has)) return false;
+  if (has) return true;
+  JS::RootedObject global(c, eng_.global());
+  if (!JS_HasPropertyById(c, global, id, &has)) return false;
+  if (has) return true;
+  return JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+                               JSPROP_ENUMERATE | JSPROP_PERMANENT);
+}
+
+Status EcmaSession::forEach(const Expr& array, const Expr& item, const Expr& index,
+                            const std::function<Status()>& body) {
+  if (!env_) return broken();
+  JSContext* c = cx();
+  JS::RootedValueVector items(c);
+  {
+    Entry en(*this);
+    JS::RootedValue arr(c);
+    Status st = evalRaw(array, &arr);
+    if (!st) return st;
+    if (!arr.isObject()) {
+      return Status::error("foreach: array '" + array.text + "' is not an iterable collection");
+    }
+    if (!item.present() || !ecma::isIdentifier(item.text)) {
+      return Status::error("foreach: item '" + item.text + "' is not a legal variable name");
+    }
+    if (index.present() && !ecma::isIdentifier(index.text)) {
+      return Status::error("foreach: index '" + index.text + "' is not a legal variable name");
+    }
+    JS::RootedObject obj(c, &arr.toObject());
+    bool isArray = false;
+    if (!JS::IsArrayObject(c, obj, &isArray)) return jsFailure("foreach");
+    JS::RootedValue el(c);
+    if (isArray) {
+      uint32_t len = 0;
+      if (!JS::GetArrayLength(c, obj, &len)) return jsFailure("foreach");
+      if (!items.reserve(len)) return Status::error("foreach: out of memory");
+      for (uint32_t i = 0; i < len; ++i) {
+        if (!JS_GetElement(c, obj, i, &el)) return jsFailure("foreach");
+        items.infallibleAppend(el);
+      }
+    } else {
+      JS::ForOfIterator it(c);
+      if (!it.init(arr, JS::ForOfIterator::AllowNonIterable)) return jsFailure("foreach");
+      if (!it.valueIsIterable()) {
+        return Status::error("foreach: array '" + array.text + "' is not an iterable collection");
+      }
+      while (true) {
+        bool done = false;
+        if (!it.next(&el, &done)) return jsFailure("foreach");
+        if (done) break;
+        if (!items.append(el)) return Status::error("foreach: out of memory");
+      }
+    }
+    if (!ensureDeclared(item.text) || (index.present() && !ensureDeclared(index.text))) {
+      return jsFailure("foreach: cannot declare item/index");
+    }
+  }
+  JS::RootedValue idx(c);
+  for (size_t i = 0; i < items.length(); ++i) {
+    {
+      Entry en(*this);
+      Status st = storeAndAssign(item, items[i]);
+      if (!st) return st;
+      if (index.present()) {
+        idx.setNumber(static_cast<double>(i));
+        st = storeAndAssign(index, idx);
+        if (!st) return st;
+      }
+    }
+    Status st = body();
+    if (!st) return st;
+  }
+  return Status::ok();
+}
+
+}  // namespace ors::dm::ecma

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# orsctl validate/run: exit statuses and the output contract (README "orsctl").
+set -u
+ORSCTL=$1
+DATA=$2
+EXAMPLES=$3
+fails=0
+check() {  # name expected-status actual-status output expected-substring
+  if [ "$2" != "$3" ]; then echo "FAIL $1: exit $3, expected $2"; echo "$4"; fails=$((fails+1)); return; fi
+  if [ -n "$5" ] && ! grep -qF -- "$5" <<<"$4"; then echo "FAIL $1: output lacks '$5'"; echo "$4"; fails=$((fails+1)); return; fi
+  echo "ok $1"
+}
+out=$("$ORSCTL" validate "$EXAMPLES/routing.scxml" 2>&1); check validate-ok 0 $? "$out" ""
+out=$("$ORSCTL" validate "$DATA/invalid.scxml" 2>&1); st=$?
+check validate-target 1 $st "$out" "invalid.scxml:4:5: error: unknown target state 'nowhere'"
+check validate-dup 1 $st "$out" "invalid.scxml:6:3: error: duplicate state id 'a'"
+check validate-unknown 1 $st "$out" "invalid.scxml:7:17: error: unexpected <frob> in <final>"
+out=$("$ORSCTL" run "$DATA/invalid.scxml" 2>&1); check run-invalid 1 $? "$out" "error: unknown target state"
+out=$("$ORSCTL" run "$DATA/counter.scxml" --trace --event inc --event 'inc={"by":5}' --event check 2>&1); st=$?
+check run-final 0 $st "$out" "final: big"
+check run-trace 0 $st "$out" '{"event":"inc","configuration":["run"]}'
+check run-trace-initial 0 $st "$out" '{"event":null,"configuration":["run"]}'
+check run-log 0 $st "$out" "n: 6"
+out=$("$ORSCTL" run "$DATA/counter.scxml" --event inc 2>/dev/null); check run-stable 3 $? "$out" "stable: run"
+tmp=$(mktemp); printf 'inc\n# comment\ninc {"by": 2}\ncheck\n' >"$tmp"
+out=$("$ORSCTL" run "$DATA/counter.scxml" --events "$tmp" 2>&1); check run-events-file 0 $? "$out" "n: 3"; rm -f "$tmp"
+out=$("$ORSCTL" run "$DATA/counter.scxml" --event 'inc={bad' 2>&1); check run-bad-json 1 $? "$out" "invalid JSON"
+# A runaway script is interrupted (error.execution) and the session goes on.
+out=$("$ORSCTL" run "$DATA/counter.scxml" --event loop --event check 2>&1); check run-runaway 0 $? "$out" "final: big"
+out=$("$ORSCTL" run "$EXAMPLES/routing.scxml" --event 'call.ringing={"ani":"1"}' --timeout 0.3 2>&1); check run-timeout 2 $? "$out" ""
+out=$("$ORSCTL" run "$EXAMPLES/routing.scxml" --event 'call.ringing={"ani":"1"}' --event 'agent.ready={"agent":"7"}' 2>&1)
+check run-example 0 $? "$out" "routed to: 7"
+echo "$(( 15 - fails )) passed, $fails failed"
+[ $fails = 0 ]
