@@ -253,9 +253,10 @@ bool EcmaEngine::init() {
     if (!src.init(cx_, text, std::strlen(text), JS::SourceOwnership::Borrowed)) return nullptr;
     return JS::Compile(cx_, co, src);
   };
+  JS::RootedScript dom(cx_, compileGlobal("ors:xmldom", ecma::kXmlDomSource));
   JS::RootedScript boot(cx_, compileGlobal("ors:lockdown", ecma::kBootstrapSource));
   JS::RootedValue rv(cx_);
-  if (!boot || !JS_ExecuteScript(cx_, boot, &rv)) {
+  if (!dom || !JS_ExecuteScript(cx_, dom, &rv) || !boot || !JS_ExecuteScript(cx_, boot, &rv)) {
     Status st = takeError();
     std::fprintf(stderr, "ors: ecmascript lockdown failed: %s\n", st.message().c_str());
     return false;
@@ -451,10 +452,16 @@ JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind
   }
   std::string text;
   switch (kind) {
-    case kValue:
-      text.reserve(expr.text.size() + 16);
-      text.append("__ors_r=(").append(expr.text).append("\n);");
+    case kValue: {
+      // Authors write statement-style expressions such as expr="new Foo();" (W3C test 452):
+      // trailing semicolons and white space are not part of the expression.
+      std::string_view body = expr.text;
+      while (!body.empty() && (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back()))))
+        body.remove_suffix(1);
+      text.reserve(body.size() + 16);
+      text.append("__ors_r=(").append(body).append("\n);");
       break;
+    }
     case kScript:
       text = expr.text;
       break;

@@ -125,6 +125,13 @@ bool fromJS(JSContext* cx, JS::HandleValue v, scxml::Value& out, std::string& er
     out = nullptr;
     return true;
   }
+  if (isXmlNode(cx, obj)) {  // an XML DOM node travels as its markup
+    JSString* markup = JS::ToString(cx, v);
+    std::string s;
+    if (!markup || !toUtf8(cx, markup, s)) return false;
+    out = boost::json::object{{scxml::kXmlValueKey, s}};
+    return true;
+  }
   // toJSON (Date and user objects), as JSON.stringify does.
   JS::RootedValue toJSON(cx);
   if (!JS_GetProperty(cx, obj, "toJSON", &toJSON)) return false;
@@ -218,6 +225,14 @@ bool toJS(JSContext* cx, const scxml::Value& v, JS::MutableHandleValue out, int 
       return true;
     }
     case boost::json::kind::object: {
+      const auto& o = v.get_object();
+      if (o.size() == 1) {
+        auto it = o.find(scxml::kXmlValueKey);
+        if (it != o.end() && it->value().is_string()) {
+          const auto& m = it->value().get_string();
+          return xmlToJS(cx, std::string_view(m.data(), m.size()), out);
+        }
+      }
       JS::RootedObject obj(cx, JS_NewPlainObject(cx));
       if (!obj) return false;
       JS::RootedValue el(cx);

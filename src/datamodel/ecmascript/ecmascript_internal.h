@@ -21,6 +21,12 @@ namespace ors::dm::ecma {
 // The hardening script (ecmascript_bootstrap.cc).
 extern const char kBootstrapSource[];
 
+// The XML DOM (ecmascript_xml.cc): its prototype script, run on the global before lockdown;
+// markup -> Document node (false with an exception pending); whether an object is a DOM node.
+extern const char kXmlDomSource[];
+bool xmlToJS(JSContext* cx, std::string_view markup, JS::MutableHandleValue out);
+bool isXmlNode(JSContext* cx, JS::HandleObject obj);
+
 // ---- conversions (ecmascript_convert.cc); all need a realm entered ----
 // JS string -> UTF-8 (lone surrogates become U+FFFD). False on OOM (exception pending).
 bool toUtf8(JSContext* cx, JSString* str, std::string& out);

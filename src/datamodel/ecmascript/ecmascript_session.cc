@@ -272,7 +272,8 @@ Result<std::string> EcmaSession::evalString(const Expr& expr) {
     if (!ecma::toUtf8(c, v.toString(), out)) return eng_.takeError();
     return out;
   }
-  if (v.isObject()) {
+  JS::RootedObject asObject(c, v.isObject() ? &v.toObject() : nullptr);
+  if (asObject && !ecma::isXmlNode(c, asObject)) {  // XML nodes are written as markup, below
     bool isUndefined = false;
     if (ecma::stringifyJSON(c, v, out, isUndefined) && !isUndefined) return out;
     if (JS_IsExceptionPending(c)) {
