@@ -313,24 +313,28 @@ EcmaEngine::~EcmaEngine() {
 }
 
 void EcmaEngine::watchdogLoop() {
+  // Sampling, so that entering the engine costs no clock read: an evaluation still running with
+  // the same sequence number at consecutive ticks has run for at least that many periods.
   const auto budget = options_.scriptBudget;
-  const int64_t budgetNs = std::chrono::duration_cast<std::chrono::nanoseconds>(budget).count();
-  auto period = std::clamp<std::chrono::milliseconds>(budget / 4, std::chrono::milliseconds(1),
+  auto period = std::clamp<std::chrono::milliseconds>(budget / 8, std::chrono::milliseconds(1),
                                                       std::chrono::milliseconds(100));
-  const int64_t periodNs = std::chrono::duration_cast<std::chrono::nanoseconds>(period).count();
+  uint64_t lastSeq = UINT64_MAX;
+  std::chrono::milliseconds seen{0};
   std::unique_lock<std::mutex> lock(wdMutex_);
   while (!wdStop_) {
     wdCv_.wait_for(lock, period);
     if (wdStop_) break;
-    uint64_t s1 = runSeq_.load();
-    int64_t start = runStart_.load();
-    uint64_t s2 = runSeq_.load();
-    if (s1 != s2 || start == 0) continue;
-    int64_t elapsed = nowNs() - start;
-    if (elapsed >= budgetNs && killSeq_.load() != s1) {
-      killSeq_.store(s1);
+    uint64_t seq = runSeq_.load(std::memory_order_relaxed);
+    if (!running_.load(std::memory_order_acquire) || seq != lastSeq) {
+      lastSeq = seq;
+      seen = std::chrono::milliseconds(0);
+      continue;
+    }
+    seen += period;
+    if (seen >= budget && killSeq_.load() != seq) {
+      killSeq_.store(seq);
       JS_RequestInterruptCallback(cx_);
-    } else if (elapsed >= periodNs) {
+    } else {
       // A long evaluation: have the engine thread check its heap at the next interrupt check.
       memCheck_.store(true);
       JS_RequestInterruptCallback(cx_);
@@ -341,7 +345,7 @@ void EcmaEngine::watchdogLoop() {
 bool EcmaEngine::onInterrupt(JSContext* cx) {
   auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
   if (!e) return true;
-  if (e->runStart_.load() == 0) return true;
+  if (!e->running_.load(std::memory_order_acquire)) return true;
   if (e->killSeq_.load() == e->runSeq_.load()) {
     e->stopped_ = Stop::kTime;
     return false;  // terminate the evaluation (uncatchable)
@@ -436,6 +440,19 @@ void EcmaEngine::release(DocCache* doc) {
     idleDocs_.pop_front();
     docs_.erase(uid);
   }
+}
+
+const FastExpr* EcmaEngine::fast(DocCache& doc, const scxml::Expr& expr) {
+  if (!expr.present() || expr.id >= doc.exprCount) return nullptr;
+  if (doc.fast.empty()) {
+    doc.fast.resize(doc.exprCount);
+    doc.fastTried.assign(doc.exprCount, 0);
+  }
+  if (!doc.fastTried[expr.id]) {
+    doc.fastTried[expr.id] = 1;
+    doc.fast[expr.id] = FastExpr::compile(cx_, expr.text);
+  }
+  return doc.fast[expr.id].get();
 }
 
 JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind,

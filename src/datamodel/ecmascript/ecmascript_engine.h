@@ -25,17 +25,13 @@
 #include <jsapi.h>
 
 #include "datamodel/ecmascript/ecmascript.h"
+#include "datamodel/ecmascript/ecmascript_fast.h"
 #include "datamodel/ecmascript/ecmascript_internal.h"
 
 namespace ors::dm::ecma {
 
 using scxml::Document;
 
-inline int64_t nowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // ---- per-document compiled scripts ----------------------------------------------------------
 enum Kind : uint32_t { kValue = 0, kScript = 1, kLocation = 2 };
@@ -50,6 +46,9 @@ struct DocCache {
   std::list<uint64_t>::iterator idlePos;  // valid when refs == 0
   std::unique_ptr<JS::Heap<JSScript*>[]> scripts;  // exprCount * kKinds
   std::unordered_map<uint32_t, std::string> errors;  // compile errors by slot
+  // Native forms of the simplest expressions (ecmascript_fast.h), by Expr id; compiled lazily.
+  std::vector<std::unique_ptr<FastExpr>> fast;
+  std::vector<uint8_t> fastTried;
 };
 
 // ---- Promise jobs -----------------------------------------------------------------------------
@@ -102,6 +101,8 @@ class EcmaEngine final : public Engine {
 
   // The compiled script for `expr` in `role`, or null with `error` set.
   JSScript* compiled(DocCache& doc, const scxml::Expr& expr, Kind kind, Status& error);
+  // The fast-path form of an expression, or null when it is outside the subset.
+  const FastExpr* fast(DocCache& doc, const scxml::Expr& expr);
   // Turns the pending exception (or termination) into a Status and clears it.
   Status takeError();
   void release(DocCache* doc);
@@ -140,9 +141,10 @@ class EcmaEngine final : public Engine {
   uint64_t nextSerial_ = 0;
   int depth_ = 0;
 
-  // Watchdog. runSeq_ counts outermost entries; runStart_ is 0 when idle.
+  // Watchdog. runSeq_ counts outermost entries (written by the engine thread only); running_ is
+  // set while one runs. The watchdog samples both every period: no clock read on the hot path.
   std::atomic<uint64_t> runSeq_{0};
-  std::atomic<int64_t> runStart_{0};
+  std::atomic<bool> running_{false};
   std::atomic<uint64_t> killSeq_{UINT64_MAX};
   // Why the current evaluation was terminated (engine thread only).
   enum class Stop : uint8_t { kNone, kTime, kMemory };
@@ -209,8 +211,8 @@ class Entry {
     if (outer_) {
       e_.stopped_ = EcmaEngine::Stop::kNone;
       e_.memBaseline_ = 0;
-      e_.runSeq_.fetch_add(1);
-      e_.runStart_.store(nowNs());
+      e_.runSeq_.store(e_.runSeq_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      e_.running_.store(true, std::memory_order_release);
     }
     if (e_.lastSerial_ != s.serial_) {
       // RegExp statics (RegExp.$1, lastMatch, input) live on the shared global: scrub them.
@@ -228,7 +230,7 @@ class Entry {
       e_.jobs_.jobs.clear();
       JS::ClearKeptObjects(e_.cx_);
       if (JS_IsExceptionPending(e_.cx_)) JS_ClearPendingException(e_.cx_);
-      e_.runStart_.store(0);
+      e_.running_.store(false, std::memory_order_release);
     }
     e_.current_ = prev_;
     --e_.depth_;

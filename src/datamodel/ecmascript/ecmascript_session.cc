@@ -35,6 +35,9 @@ Status EcmaSession::exec(JSScript* script) {
 }
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
+  if (const FastExpr* f = eng_.fast(doc_, expr)) {
+    if (f->eval(cx(), env_, out) == FastExpr::Outcome::kOk) return Status::ok();
+  }
   Status st;
   JSScript* s = eng_.compiled(doc_, expr, kValue, st);
   if (!s) return st;
@@ -49,6 +52,9 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 }
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
+  if (const FastExpr* f = eng_.fast(doc_, location)) {
+    if (f->assign(cx(), env_, v) == FastExpr::Outcome::kOk) return Status::ok();
+  }
   Status st;
   JSScript* s = eng_.compiled(doc_, location, kLocation, st);
   if (!s) return st;
