@@ -282,6 +282,44 @@ TEST_F(EcmaTest, Assign) {
   EXPECT_FALSE(dm.assignValue(doc_.expr("_name"), Value(1)).isOk());
 }
 
+// The native fast path (ecmascript_fast.h) must be indistinguishable from running the script:
+// whenever it cannot be exact it falls back before any observable effect.
+TEST_F(EcmaTest, FastPathKeepsJavaScriptSemantics) {
+  auto& dm = session(doc_);
+  ASSERT_TRUE(script(dm, "var a = 'x', b = 'y', n = 1, calls = 0, hits = 0, log = [];"
+                         "var o = { get v() { calls++; return 1; } };"
+                         "var p = new Proxy({}, { get() { hits++; return 5; },"
+                         "  getOwnPropertyDescriptor() { hits++; return undefined; } });"
+                         "var w = { valueOf() { return 4; } };"
+                         "var frozen = Object.freeze({ a: 1 });"
+                         "var o2 = Object.create({ set z(v) { log.push(v); } });"
+                         "let k = 3; const c = 1;")
+                  .isOk());
+  EXPECT_EQ(val(dm, "a + b"), Value("xy"));          // strings: not numeric, JS concatenates
+  EXPECT_EQ(val(dm, "o.v + 1"), Value(2));           // a getter runs once, in JavaScript
+  EXPECT_EQ(val(dm, "calls"), Value(1));
+  EXPECT_EQ(val(dm, "p.x"), Value(5));               // proxies are never inspected natively
+  EXPECT_EQ(val(dm, "hits"), Value(1));
+  EXPECT_TRUE(cond(dm, "w == 4"));                   // == on an object calls valueOf
+  EXPECT_TRUE(cond(dm, "k === 3"));                  // let bindings are not on the environment
+  EXPECT_TRUE(cond(dm, "Math.PI > 3"));              // globals come from JavaScript
+  EXPECT_EQ(val(dm, "'abc'.length"), Value(3));
+  EXPECT_FALSE(cond(dm, "0 / 0 === 0 / 0"));
+  EXPECT_TRUE(cond(dm, "-0 === 0"));
+  EXPECT_TRUE(cond(dm, "1 / 0 > 1 && !(n < 0) || nosuch"));
+  EXPECT_EQ(val(dm, "n && 'yes'"), Value("yes"));
+  EXPECT_EQ(val(dm, "-7 % 3"), Value(-1));
+  EXPECT_FALSE(dm.evalValue(doc_.expr("nosuch + 1")).isOk());  // ReferenceError, from JavaScript
+  EXPECT_TRUE(assign(dm, "n", "n + 1").isOk());
+  EXPECT_EQ(val(dm, "n"), Value(2));
+  EXPECT_FALSE(assign(dm, "c", "2").isOk());         // const
+  EXPECT_FALSE(assign(dm, "frozen.a", "2").isOk());  // read-only property, strict assignment
+  EXPECT_EQ(val(dm, "frozen.a"), Value(1));
+  EXPECT_TRUE(assign(dm, "o2.z", "7").isOk());       // an inherited setter runs
+  EXPECT_EQ(val(dm, "log.length"), Value(1));
+  EXPECT_FALSE(assign(dm, "undeclared", "1").isOk());
+}
+
 TEST_F(EcmaTest, ScriptDeclarationsAreVisibleLater) {
   auto& dm = session(doc_);
   ASSERT_TRUE(script(dm, "var v = 1; function f(x) { return x * 2; } let l = 3; const k = 4;"
