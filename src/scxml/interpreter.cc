@@ -1,6 +1,12 @@
 // The SCXML interpreter (SCXML 1.0 Appendix D), read side by side with the spec's pseudo-code.
 #include "scxml/interpreter.h"
 
+// g++ 12 reports boost::container::small_vector's memmove of its inline buffer as reading past
+// the buffer (-Wstringop-overread) once inlined: a known false positive of that compiler.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wstringop-overread"
+#endif
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -159,7 +165,7 @@ size_t Session::run(size_t maxEvents) {
       if (a.invokeid == ev.invokeid) executeContent(inv.finalize);
       if (inv.autoforward) host_.forward(*this, a.invokeid, ev);
     }
-    std::vector<uint32_t> enabled = selectTransitions(ev);
+    Session::IndexList enabled = selectTransitions(ev);
     if (!enabled.empty()) microstep(enabled);
     macrostep();
     if (observer) observer(*this, &ev);
@@ -170,7 +176,7 @@ size_t Session::run(size_t maxEvents) {
 void Session::macrostep() {
   for (;;) {
     while (running_) {
-      std::vector<uint32_t> enabled = selectEventlessTransitions();
+      Session::IndexList enabled = selectEventlessTransitions();
       if (enabled.empty()) {
         if (intHead_ == internal_.size()) break;
         Event ev = std::move(internal_[intHead_++]);
@@ -227,8 +233,8 @@ void Session::exitInterpreter() {
 }
 
 // ---- transition selection ----------------------------------------------------------------
-std::vector<uint32_t> Session::selectEventlessTransitions() {
-  std::vector<uint32_t> enabled;
+Session::IndexList Session::selectEventlessTransitions() {
+  Session::IndexList enabled;
   for (const State& atomic : doc_->states) {
     if (!atomic.isAtomic() || atomic.index == 0 || !has(configuration_, atomic.index)) continue;
     for (uint32_t s = atomic.index; s != kNone; s = doc_->states[s].parent) {
@@ -247,8 +253,8 @@ std::vector<uint32_t> Session::selectEventlessTransitions() {
   return removeConflictingTransitions(enabled);
 }
 
-std::vector<uint32_t> Session::selectTransitions(const Event& event) {
-  std::vector<uint32_t> enabled;
+Session::IndexList Session::selectTransitions(const Event& event) {
+  Session::IndexList enabled;
   for (const State& atomic : doc_->states) {
     if (!atomic.isAtomic() || atomic.index == 0 || !has(configuration_, atomic.index)) continue;
     for (uint32_t s = atomic.index; s != kNone; s = doc_->states[s].parent) {
@@ -277,9 +283,9 @@ bool Session::conditionMatch(const Transition& t) {
   return *r;
 }
 
-std::vector<uint32_t> Session::removeConflictingTransitions(const std::vector<uint32_t>& enabled) {
+Session::IndexList Session::removeConflictingTransitions(const Session::IndexList& enabled) {
   if (enabled.size() <= 1) return enabled;
-  std::vector<uint32_t> filtered;
+  Session::IndexList filtered;
   std::vector<StateSet> exitSets;  // parallel to filtered
   for (uint32_t t1 : enabled) {
     bool preempted = false;
@@ -308,17 +314,17 @@ std::vector<uint32_t> Session::removeConflictingTransitions(const std::vector<ui
 }
 
 // ---- microstep -----------------------------------------------------------------------------
-void Session::microstep(const std::vector<uint32_t>& enabled) {
+void Session::microstep(const Session::IndexList& enabled) {
   exitStates(enabled);
   executeTransitionContent(enabled);
   enterStates(enabled);
 }
 
-void Session::executeTransitionContent(const std::vector<uint32_t>& enabled) {
+void Session::executeTransitionContent(const Session::IndexList& enabled) {
   for (uint32_t t : enabled) executeContent(doc_->transitions[t].actions);
 }
 
-Session::StateSet Session::computeExitSet(const std::vector<uint32_t>& transitions) {
+Session::StateSet Session::computeExitSet(const Session::IndexList& transitions) {
   StateSet exit(configuration_.size(), 0);
   for (uint32_t t : transitions) {
     const Transition& tr = doc_->transitions[t];
@@ -332,17 +338,17 @@ Session::StateSet Session::computeExitSet(const std::vector<uint32_t>& transitio
   return exit;
 }
 
-void Session::exitStates(const std::vector<uint32_t>& enabled) {
+void Session::exitStates(const Session::IndexList& enabled) {
   StateSet exit = computeExitSet(enabled);
   for (size_t w = 0; w < exit.size(); ++w) statesToInvoke_[w] &= ~exit[w];
-  std::vector<uint32_t> order;  // exit order: reverse document order
+  Session::IndexList order;  // exit order: reverse document order
   for (uint32_t i = static_cast<uint32_t>(doc_->states.size()); i-- > 1;)
     if (has(exit, i)) order.push_back(i);
   for (uint32_t s : order) {
     for (uint32_t h : doc_->states[s].children) {
       const State& hs = doc_->states[h];
       if (!hs.isHistory()) continue;
-      std::vector<uint32_t> record;
+      Session::IndexList record;
       for (uint32_t c = s + 1; c <= doc_->states[s].lastDescendant; ++c) {
         if (!has(configuration_, c)) continue;
         if (hs.deepHistory ? doc_->states[c].isAtomic() : doc_->states[c].parent == s) record.push_back(c);
@@ -359,10 +365,10 @@ void Session::exitStates(const std::vector<uint32_t>& enabled) {
   }
 }
 
-void Session::enterStates(const std::vector<uint32_t>& enabled) {
+void Session::enterStates(const Session::IndexList& enabled) {
   StateSet statesToEnter(configuration_.size(), 0);
   StateSet statesForDefaultEntry(configuration_.size(), 0);
-  std::vector<std::pair<uint32_t, uint32_t>> defaultHistoryContent;  // state -> transition
+  DefaultHistoryContent defaultHistoryContent;  // state -> transition
   computeEntrySet(enabled, statesToEnter, statesForDefaultEntry, defaultHistoryContent);
   for (uint32_t s = 1; s < doc_->states.size(); ++s) {
     if (!has(statesToEnter, s)) continue;
@@ -405,9 +411,9 @@ void Session::enterStates(const std::vector<uint32_t>& enabled) {
   }
 }
 
-void Session::computeEntrySet(const std::vector<uint32_t>& transitions, StateSet& statesToEnter,
+void Session::computeEntrySet(const Session::IndexList& transitions, StateSet& statesToEnter,
                               StateSet& statesForDefaultEntry,
-                              std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent) {
+                              DefaultHistoryContent& defaultHistoryContent) {
   for (uint32_t t : transitions) {
     const Transition& tr = doc_->transitions[t];
     for (uint32_t s : tr.targets) addDescendantStatesToEnter(s, statesToEnter, statesForDefaultEntry, defaultHistoryContent);
@@ -418,12 +424,12 @@ void Session::computeEntrySet(const std::vector<uint32_t>& transitions, StateSet
 }
 
 void Session::addDescendantStatesToEnter(uint32_t state, StateSet& statesToEnter, StateSet& statesForDefaultEntry,
-                                         std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent) {
+                                         DefaultHistoryContent& defaultHistoryContent) {
   const State& st = doc_->states[state];
   if (st.isHistory()) {
     auto it = std::find_if(history_.begin(), history_.end(), [&](const HistoryEntry& e) { return e.history == state; });
     if (it != history_.end()) {
-      std::vector<uint32_t> hv = it->states;
+      Session::IndexList hv = it->states;
       for (uint32_t s : hv) addDescendantStatesToEnter(s, statesToEnter, statesForDefaultEntry, defaultHistoryContent);
       for (uint32_t s : hv) addAncestorStatesToEnter(s, st.parent, statesToEnter, statesForDefaultEntry, defaultHistoryContent);
     } else if (!st.transitions.empty()) {
@@ -452,7 +458,7 @@ void Session::addDescendantStatesToEnter(uint32_t state, StateSet& statesToEnter
 
 void Session::addAncestorStatesToEnter(uint32_t state, uint32_t ancestor, StateSet& statesToEnter,
                                        StateSet& statesForDefaultEntry,
-                                       std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent) {
+                                       DefaultHistoryContent& defaultHistoryContent) {
   for (uint32_t anc = doc_->states[state].parent; anc != ancestor && anc != kNone && anc != 0;
        anc = doc_->states[anc].parent) {
     add(statesToEnter, anc);
@@ -483,7 +489,7 @@ bool Session::isInFinalState(uint32_t state) const {
 }
 
 uint32_t Session::getTransitionDomain(const Transition& t) {
-  std::vector<uint32_t> tstates = getEffectiveTargetStates(t);
+  Session::IndexList tstates = getEffectiveTargetStates(t);
   if (tstates.empty()) return kNone;
   if (t.source == 0) return 0;  // the document's initial transition
   const State& src = doc_->states[t.source];
@@ -493,7 +499,7 @@ uint32_t Session::getTransitionDomain(const Transition& t) {
   return findLCCA(t.source, tstates);
 }
 
-uint32_t Session::findLCCA(uint32_t head, const std::vector<uint32_t>& tail) const {
+uint32_t Session::findLCCA(uint32_t head, const Session::IndexList& tail) const {
   for (uint32_t anc = doc_->states[head].parent; anc != kNone; anc = doc_->states[anc].parent) {
     if (anc != 0 && !doc_->states[anc].isCompound()) continue;
     if (std::all_of(tail.begin(), tail.end(), [&](uint32_t s) { return doc_->isDescendant(s, anc); })) return anc;
@@ -501,12 +507,12 @@ uint32_t Session::findLCCA(uint32_t head, const std::vector<uint32_t>& tail) con
   return 0;
 }
 
-std::vector<uint32_t> Session::getEffectiveTargetStates(const Transition& t) {
-  std::vector<uint32_t> out;
+Session::IndexList Session::getEffectiveTargetStates(const Transition& t) {
+  Session::IndexList out;
   for (uint32_t s : t.targets) {
     if (doc_->states[s].isHistory()) {
       auto it = std::find_if(history_.begin(), history_.end(), [&](const HistoryEntry& e) { return e.history == s; });
-      std::vector<uint32_t> more;
+      Session::IndexList more;
       if (it != history_.end()) more = it->states;
       else if (!doc_->states[s].transitions.empty())
         more = getEffectiveTargetStates(doc_->transitions[doc_->states[s].transitions[0]]);

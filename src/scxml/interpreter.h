@@ -4,6 +4,7 @@
 // everything outside itself (sends to other targets, timers, invocations, logging).
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -99,7 +100,11 @@ class Session final : private dm::Host {
   std::string invokeId;
 
  private:
-  using StateSet = std::vector<uint64_t>;  // bitset over state indices
+  // Bitset over state indices; inline up to 128 states, so most steps allocate nothing.
+  using StateSet = boost::container::small_vector<uint64_t, 2>;
+  // Ordered sets of state or transition indices (the W3C pseudo-code's OrderedSet).
+  using IndexList = boost::container::small_vector<uint32_t, 8>;
+  using DefaultHistoryContent = boost::container::small_vector<std::pair<uint32_t, uint32_t>, 2>;
   bool has(const StateSet& s, uint32_t i) const { return (s[i >> 6] >> (i & 63)) & 1; }
   void add(StateSet& s, uint32_t i) const { s[i >> 6] |= uint64_t{1} << (i & 63); }
   void del(StateSet& s, uint32_t i) const { s[i >> 6] &= ~(uint64_t{1} << (i & 63)); }
@@ -109,27 +114,27 @@ class Session final : private dm::Host {
 
   // ---- W3C algorithm (Appendix D) ----
   void macrostep();  // eventless and internal transitions until stable, then invokes
-  std::vector<uint32_t> selectEventlessTransitions();
-  std::vector<uint32_t> selectTransitions(const Event& event);
-  std::vector<uint32_t> removeConflictingTransitions(const std::vector<uint32_t>& enabled);
-  void microstep(const std::vector<uint32_t>& enabled);
-  void exitStates(const std::vector<uint32_t>& enabled);
-  void enterStates(const std::vector<uint32_t>& enabled);
-  StateSet computeExitSet(const std::vector<uint32_t>& transitions);
-  void computeEntrySet(const std::vector<uint32_t>& transitions, StateSet& statesToEnter,
-                       StateSet& statesForDefaultEntry, std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+  IndexList selectEventlessTransitions();
+  IndexList selectTransitions(const Event& event);
+  IndexList removeConflictingTransitions(const IndexList& enabled);
+  void microstep(const IndexList& enabled);
+  void exitStates(const IndexList& enabled);
+  void enterStates(const IndexList& enabled);
+  StateSet computeExitSet(const IndexList& transitions);
+  void computeEntrySet(const IndexList& transitions, StateSet& statesToEnter,
+                       StateSet& statesForDefaultEntry, DefaultHistoryContent& defaultHistoryContent);
   void addDescendantStatesToEnter(uint32_t state, StateSet& statesToEnter, StateSet& statesForDefaultEntry,
-                                  std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+                                  DefaultHistoryContent& defaultHistoryContent);
   void addAncestorStatesToEnter(uint32_t state, uint32_t ancestor, StateSet& statesToEnter,
                                 StateSet& statesForDefaultEntry,
-                                std::vector<std::pair<uint32_t, uint32_t>>& defaultHistoryContent);
+                                DefaultHistoryContent& defaultHistoryContent);
   bool isInFinalState(uint32_t state) const;
   uint32_t getTransitionDomain(const Transition& t);
-  uint32_t findLCCA(uint32_t head, const std::vector<uint32_t>& tail) const;
-  std::vector<uint32_t> getEffectiveTargetStates(const Transition& t);
+  uint32_t findLCCA(uint32_t head, const IndexList& tail) const;
+  IndexList getEffectiveTargetStates(const Transition& t);
   bool conditionMatch(const Transition& t);
   void exitInterpreter();
-  void executeTransitionContent(const std::vector<uint32_t>& enabled);
+  void executeTransitionContent(const IndexList& enabled);
 
   // ---- executable content ----
   void executeContent(const Block& block);  // raises error.execution on failure
@@ -145,7 +150,7 @@ class Session final : private dm::Host {
   void cancelInvokesOf(uint32_t state);
   Value doneData(const DoneData& dd);
 
-  std::vector<uint32_t> historyValue(uint32_t history) const;
+  IndexList historyValue(uint32_t history) const;
 
   std::shared_ptr<const Document> doc_;
   SessionHost& host_;
@@ -159,7 +164,7 @@ class Session final : private dm::Host {
   StateSet dataInitialised_;  // late binding: states whose <data> ran
   struct HistoryEntry {
     uint32_t history;
-    std::vector<uint32_t> states;
+    IndexList states;
   };
   std::vector<HistoryEntry> history_;
   std::vector<Event> internal_;
