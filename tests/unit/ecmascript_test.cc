@@ -318,6 +318,12 @@ TEST_F(EcmaTest, FastPathKeepsJavaScriptSemantics) {
   EXPECT_TRUE(assign(dm, "o2.z", "7").isOk());       // an inherited setter runs
   EXPECT_EQ(val(dm, "log.length"), Value(1));
   EXPECT_FALSE(assign(dm, "undeclared", "1").isOk());
+  // Literals built natively are ordinary objects and arrays.
+  EXPECT_EQ(val(dm, "({x: n, 'y': [1, 'two', n > 1], z: {}})"),
+            boost::json::parse(R"({"x":2,"y":[1,"two",true],"z":{}})"));
+  EXPECT_TRUE(cond(dm, "Array.isArray([n]) && Object.getPrototypeOf({a: 1}) === Object.prototype"));
+  EXPECT_TRUE(cond(dm, "Object.getPrototypeOf({__proto__: null}) === null"));  // left to JS
+  EXPECT_EQ(val(dm, "({a: 1, a: 2}).a"), Value(2));
 }
 
 TEST_F(EcmaTest, ScriptDeclarationsAreVisibleLater) {

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include <js/Array.h>
+
 #include <js/Conversions.h>
 #include <js/Equality.h>
 #include <js/PropertyAndElement.h>
@@ -15,7 +17,7 @@
 namespace ors::dm::ecma {
 
 enum class Op : uint8_t {
-  kConst, kString, kIdent, kMember, kNot, kNeg,
+  kConst, kString, kIdent, kMember, kArray, kObject, kNot, kNeg,
   kAdd, kSub, kMul, kDiv, kMod, kLt, kLe, kGt, kGe, kEq, kNe, kStrictEq, kStrictNe, kAnd, kOr
 };
 
@@ -25,6 +27,8 @@ struct FastExpr::Node {
   std::string text;                           // kString: ASCII literal
   jsid id = JS::PropertyKey::Void();          // kIdent, kMember: pinned atom
   std::unique_ptr<Node> a, b;
+  std::vector<std::unique_ptr<Node>> items;   // kArray elements; kObject values
+  std::vector<jsid> keys;                     // kObject keys (pinned atoms)
 };
 
 namespace {
@@ -155,6 +159,73 @@ class Parser {
     if (pos_ >= s_.size()) return nullptr;
     char c = s_[pos_];
     auto n = std::make_unique<Node>();
+    if (c == '[') {  // array literal of fast expressions: [a, 1, 'x']
+      ++pos_;
+      n->op = Op::kArray;
+      skipSpace();
+      if (pos_ < s_.size() && s_[pos_] == ']') {
+        ++pos_;
+        return n;
+      }
+      for (;;) {
+        auto item = parseBinary(0);
+        if (!item) return nullptr;
+        n->items.push_back(std::move(item));
+        skipSpace();
+        if (pos_ < s_.size() && s_[pos_] == ',') {
+          ++pos_;
+          continue;
+        }
+        if (pos_ < s_.size() && s_[pos_] == ']') {
+          ++pos_;
+          return n;
+        }
+        return nullptr;
+      }
+    }
+    if (c == '{') {  // object literal with plain keys: {x: 1, 'y': a}
+      ++pos_;
+      n->op = Op::kObject;
+      skipSpace();
+      if (pos_ < s_.size() && s_[pos_] == '}') {
+        ++pos_;
+        return n;
+      }
+      for (;;) {
+        skipSpace();
+        std::string key;
+        if (pos_ < s_.size() && (s_[pos_] == '\'' || s_[pos_] == '"')) {
+          auto k = parsePrimary();
+          if (!k || k->op != Op::kString) return nullptr;
+          key = k->text;
+        } else {
+          key = identifier();
+        }
+        // __proto__ sets the prototype; numeric-looking keys are array indices: leave both to JS.
+        if (key.empty() || key == "__proto__" || std::isdigit(static_cast<unsigned char>(key[0]))) return nullptr;
+        skipSpace();
+        if (pos_ >= s_.size() || s_[pos_] != ':') return nullptr;
+        ++pos_;
+        auto value = parseBinary(0);
+        if (!value) return nullptr;
+        jsid id;
+        if (!pin(key, &id)) return nullptr;
+        for (const jsid& other : n->keys)
+          if (other == id) return nullptr;  // duplicate keys: JS semantics, not ours
+        n->keys.push_back(id);
+        n->items.push_back(std::move(value));
+        skipSpace();
+        if (pos_ < s_.size() && s_[pos_] == ',') {
+          ++pos_;
+          continue;
+        }
+        if (pos_ < s_.size() && s_[pos_] == '}') {
+          ++pos_;
+          return n;
+        }
+        return nullptr;
+      }
+    }
     if (c == '(') {
       ++pos_;
       auto inner = parseBinary(0);
@@ -255,6 +326,42 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::Mutable
       JS::RootedObject obj(cx, &base.toObject());
       JS::RootedId id(cx, n.id);
       return ownData(cx, obj, id, out);
+    }
+    case Op::kArray: {
+      JS::RootedObject arr(cx, JS::NewArrayObject(cx, n.items.size()));
+      if (!arr) {
+        JS_ClearPendingException(cx);
+        return Outcome::kFallback;
+      }
+      JS::RootedValue v(cx);
+      for (size_t i = 0; i < n.items.size(); ++i) {
+        if (evalNode(cx, *n.items[i], env, &v) != Outcome::kOk) return Outcome::kFallback;
+        if (!JS_DefineElement(cx, arr, static_cast<uint32_t>(i), v, JSPROP_ENUMERATE)) {
+          JS_ClearPendingException(cx);
+          return Outcome::kFallback;
+        }
+      }
+      out.setObject(*arr);
+      return Outcome::kOk;
+    }
+    case Op::kObject: {
+      JS::RootedObject obj(cx, JS_NewPlainObject(cx));
+      if (!obj) {
+        JS_ClearPendingException(cx);
+        return Outcome::kFallback;
+      }
+      JS::RootedValue v(cx);
+      JS::RootedId id(cx);
+      for (size_t i = 0; i < n.items.size(); ++i) {
+        if (evalNode(cx, *n.items[i], env, &v) != Outcome::kOk) return Outcome::kFallback;
+        id = n.keys[i];
+        if (!JS_DefinePropertyById(cx, obj, id, v, JSPROP_ENUMERATE)) {
+          JS_ClearPendingException(cx);
+          return Outcome::kFallback;
+        }
+      }
+      out.setObject(*obj);
+      return Outcome::kOk;
     }
     case Op::kNot: {
       JS::RootedValue v(cx);
