@@ -41,7 +41,8 @@ class DataModel {
   // text a string). On failure the variable still exists (undefined) and the error is returned.
   virtual Status initData(const scxml::Data& data) = 0;
 
-  // Binds _event for the next evaluations (SCXML 5.10.1).
+  // Binds _event for the next evaluations (SCXML 5.10.1). `event` stays valid and unchanged
+  // until the next setEvent call or the end of this datamodel, so it may be read lazily.
   virtual void setEvent(const scxml::Event& event) = 0;
 
   virtual Result<bool> evalCond(const Expr& cond) = 0;

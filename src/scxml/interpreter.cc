@@ -152,7 +152,8 @@ void Session::enqueue(Event event) {
 size_t Session::run(size_t maxEvents) {
   size_t n = 0;
   while (running_ && n < maxEvents && extHead_ < external_.size()) {
-    Event ev = std::move(external_[extHead_++]);
+    currentExternal_ = std::move(external_[extHead_++]);
+    const Event& ev = currentExternal_;
     if (extHead_ == external_.size()) {
       external_.clear();
       extHead_ = 0;
@@ -179,13 +180,13 @@ void Session::macrostep() {
       Session::IndexList enabled = selectEventlessTransitions();
       if (enabled.empty()) {
         if (intHead_ == internal_.size()) break;
-        Event ev = std::move(internal_[intHead_++]);
+        currentInternal_ = std::move(internal_[intHead_++]);
         if (intHead_ == internal_.size()) {
           internal_.clear();
           intHead_ = 0;
         }
-        dm_->setEvent(ev);
-        enabled = selectTransitions(ev);
+        dm_->setEvent(currentInternal_);
+        enabled = selectTransitions(currentInternal_);
       }
       if (!enabled.empty()) microstep(enabled);
     }

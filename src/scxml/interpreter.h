@@ -167,6 +167,10 @@ class Session final : private dm::Host {
     IndexList states;
   };
   std::vector<HistoryEntry> history_;
+  // The events being processed: _event refers to one of them until the next is taken
+  // (DataModel::setEvent's contract), the external one also for the observer.
+  Event currentExternal_;
+  Event currentInternal_;
   std::vector<Event> internal_;
   size_t intHead_ = 0;
   std::vector<Event> external_;

@@ -326,6 +326,31 @@ TEST_F(EcmaTest, FastPathKeepsJavaScriptSemantics) {
   EXPECT_EQ(val(dm, "({a: 1, a: 2}).a"), Value(2));
 }
 
+// _event is built lazily; reads before and after it is built, and mutations of its data, agree.
+TEST_F(EcmaTest, LazyEventReadsAgreeWithTheBuiltObject) {
+  auto& dm = session(doc_);
+  scxml::Event ev;
+  ev.name = "work";
+  ev.data = boost::json::parse(R"({"n": 7, "s": "x", "o": {"k": true}, "arr": [1]})");
+  dm.setEvent(ev);
+  EXPECT_EQ(val(dm, "_event.data.n + 1"), Value(8));        // from the host event
+  EXPECT_EQ(val(dm, "_event.data.o.k"), Value(true));
+  EXPECT_EQ(val(dm, "_event.data.s.length"), Value(1));     // string property: JavaScript
+  EXPECT_TRUE(cond(dm, "_event.data.o === _event.data.o"));  // objects: the one JS object
+  EXPECT_TRUE(script(dm, "_event.data.n = 5; _event.data.o.k = false;").isOk());
+  EXPECT_EQ(val(dm, "_event.data.n"), Value(5));            // the built object is authoritative
+  EXPECT_EQ(val(dm, "_event.data.o.k"), Value(false));
+  EXPECT_TRUE(assign(dm, "_event.data.n", "6").isOk());     // data is not frozen, _event is
+  EXPECT_EQ(val(dm, "_event.data.n"), Value(6));
+  EXPECT_TRUE(cond(dm, "_event.data.missing === undefined && typeof _event.data.toString === 'function'"));
+  scxml::Event next;
+  next.name = "next";
+  dm.setEvent(next);
+  EXPECT_EQ(str(dm, "_event.name"), "next");
+  EXPECT_TRUE(cond(dm, "_event.data === undefined"));
+  EXPECT_FALSE(dm.evalValue(doc_.expr("_event.data.n")).isOk());  // TypeError, from JavaScript
+}
+
 TEST_F(EcmaTest, ScriptDeclarationsAreVisibleLater) {
   auto& dm = session(doc_);
   ASSERT_TRUE(script(dm, "var v = 1; function f(x) { return x * 2; } let l = 3; const k = 4;"

@@ -263,6 +263,13 @@ bool EcmaEngine::init() {
   }
   scrub_.emplace(cx_, compileGlobal("ors:scrub", "/(?:)/.exec('');"));
   if (!scrub_->get()) return false;
+  {
+    JSFunction* getter = JS_NewFunction(cx_, nativeEventGetter, 0, 0, "_event");
+    if (!getter) return false;
+    JS::RootedObject getterObj(cx_, JS_GetFunctionObject(getter));
+    if (!JS_FreezeObject(cx_, getterObj)) return false;
+    eventGetter_.emplace(cx_, getterObj);
+  }
 
   idResult_ = pinnedId("__ors_r");
   idEvent_ = pinnedId("_event");
@@ -381,6 +388,16 @@ void EcmaEngine::traceRoots(JSTracer* trc, void* data) {
     for (size_t i = 0; i < n; ++i) JS::TraceEdge(trc, &doc->scripts[i], "ors-script");
   }
   for (auto& job : e->jobs_.jobs) JS::TraceEdge(trc, &job, "ors-job");
+}
+
+bool EcmaEngine::nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  if (!e || !e->current_) {
+    args.rval().setUndefined();
+    return true;
+  }
+  return e->current_->materializeEvent(args.rval());
 }
 
 bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {

@@ -115,6 +115,7 @@ class EcmaEngine final : public Engine {
   static bool onInterrupt(JSContext* cx);
   static void traceRoots(JSTracer* trc, void* data);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp);
   void watchdogLoop();
   DocCache& docCache(const Document& doc);
   jsid pinnedId(const char* name);
@@ -123,6 +124,7 @@ class EcmaEngine final : public Engine {
   JSContext* cx_ = nullptr;
   std::optional<JS::PersistentRootedObject> global_;
   std::optional<JS::PersistentRootedScript> scrub_;
+  std::optional<JS::PersistentRootedObject> eventGetter_;  // the lazy `_event` getter
   JobQueue jobs_;
 
   // Pinned property keys: the result slot, system variables, fields of _event.
@@ -188,6 +190,10 @@ class EcmaSession final : public DataModel {
   }
   Status exec(JSScript* script);
   Status evalRaw(const Expr& expr, JS::MutableHandleValue out);
+  // Builds `_event` from the host event and binds it (see setEvent). False: exception pending.
+  bool materializeEvent(JS::MutableHandleValue out);
+  // The host event while `_event` has not been built yet (fast path reads it), else null.
+  const scxml::Event* lazyEvent() const { return eventMaterialized_ ? nullptr : event_; }
   Status storeAndAssign(const Expr& location, JS::HandleValue v);
   Status contentValue(const std::string& body, JS::MutableHandleValue out);
   bool ensureDeclared(const std::string& name);
@@ -198,6 +204,8 @@ class EcmaSession final : public DataModel {
   Host& host_;
   uint64_t serial_;
   JS::PersistentRootedObject env_;
+  const scxml::Event* event_ = nullptr;  // valid until the next setEvent (DataModel contract)
+  bool eventMaterialized_ = false;
 };
 
 // Every entry into JS: enters the global's realm, marks the current session (for In() and the

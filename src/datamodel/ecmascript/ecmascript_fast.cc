@@ -26,6 +26,8 @@ struct FastExpr::Node {
   JS::Value constant = JS::UndefinedValue();  // kConst: only non-GC values (numbers, bools, null)
   std::string text;                           // kString: ASCII literal
   jsid id = JS::PropertyKey::Void();          // kIdent, kMember: pinned atom
+  std::string name;                           // kIdent, kMember: the identifier
+  bool isEvent = false;                       // kIdent `_event`
   std::unique_ptr<Node> a, b;
   std::vector<std::unique_ptr<Node>> items;   // kArray elements; kObject values
   std::vector<jsid> keys;                     // kObject keys (pinned atoms)
@@ -129,6 +131,7 @@ class Parser {
         m->op = Op::kMember;
         m->a = std::move(n);
         if (!pin(name, &m->id)) return nullptr;
+        m->name = name;
         n = std::move(m);
         continue;
       }
@@ -277,6 +280,8 @@ class Parser {
       if (name == k) return nullptr;
     n->op = Op::kIdent;
     if (!pin(name, &n->id)) return nullptr;
+    n->isEvent = name == "_event";
+    n->name = std::move(name);
     return n;
   }
 
@@ -302,7 +307,75 @@ Outcome ownData(JSContext* cx, JS::HandleObject obj, JS::HandleId id, JS::Mutabl
   return Outcome::kOk;
 }
 
-Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::MutableHandleValue out) {
+// `_event.a.b...` read from the host event while `_event` is not built: primitives only (an
+// object would need the identity and mutability of the one JavaScript object).
+Outcome hostEventPath(JSContext* cx, const Node& n, const scxml::Event& ev, JS::MutableHandleValue out) {
+  const Node* chain[16];
+  size_t len = 0;
+  const Node* p = &n;
+  while (p->op == Op::kMember) {
+    if (len == 16) return Outcome::kFallback;
+    chain[len++] = p;
+    p = p->a.get();
+  }
+  if (p->op != Op::kIdent || !p->isEvent || len == 0) return Outcome::kFallback;
+  const std::string& field = chain[len - 1]->name;
+  auto putString = [&](const std::string& s, bool emptyIsUndefined) {
+    if (len != 1) return Outcome::kFallback;  // e.g. _event.name.length
+    if (s.empty() && emptyIsUndefined) {
+      out.setUndefined();
+      return Outcome::kOk;
+    }
+    JSString* str = newString(cx, s);
+    if (!str) {
+      JS_ClearPendingException(cx);
+      return Outcome::kFallback;
+    }
+    out.setString(str);
+    return Outcome::kOk;
+  };
+  if (field == "name") return putString(ev.name, false);
+  if (field == "type") return putString(scxml::Event::typeName(ev.type), false);
+  if (field == "sendid") return putString(ev.sendid, true);
+  if (field == "origin") return putString(ev.origin, true);
+  if (field == "origintype") return putString(ev.origintype, true);
+  if (field == "invokeid") return putString(ev.invokeid, true);
+  if (field != "data") return Outcome::kFallback;
+  const scxml::Value* v = &ev.data;
+  if (v->is_null()) {
+    if (len != 1) return Outcome::kFallback;  // a TypeError, from JavaScript
+    out.setUndefined();
+    return Outcome::kOk;
+  }
+  for (size_t i = len - 1; i-- > 0;) {
+    const auto* obj = v->if_object();
+    if (!obj || obj->contains(scxml::kXmlValueKey)) return Outcome::kFallback;
+    auto it = obj->find(chain[i]->name);
+    if (it == obj->end()) return Outcome::kFallback;  // maybe inherited (toString ...): JavaScript
+    v = &it->value();
+  }
+  switch (v->kind()) {
+    case boost::json::kind::null: out.setNull(); return Outcome::kOk;
+    case boost::json::kind::bool_: out.setBoolean(v->get_bool()); return Outcome::kOk;
+    case boost::json::kind::int64: out.set(JS::NumberValue(static_cast<double>(v->get_int64()))); return Outcome::kOk;
+    case boost::json::kind::uint64: out.set(JS::NumberValue(static_cast<double>(v->get_uint64()))); return Outcome::kOk;
+    case boost::json::kind::double_: out.set(JS::NumberValue(v->get_double())); return Outcome::kOk;
+    case boost::json::kind::string: {
+      JSString* str = newString(cx, std::string_view(v->get_string().data(), v->get_string().size()));
+      if (!str) {
+        JS_ClearPendingException(cx);
+        return Outcome::kFallback;
+      }
+      out.setString(str);
+      return Outcome::kOk;
+    }
+    default:
+      return Outcome::kFallback;
+  }
+}
+
+Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml::Event* lazyEvent,
+                 JS::MutableHandleValue out) {
   switch (n.op) {
     case Op::kConst:
       out.set(n.constant);
@@ -321,8 +394,13 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::Mutable
       return ownData(cx, env, id, out);
     }
     case Op::kMember: {
+      if (lazyEvent) {
+        const Node* root = &n;
+        while (root->op == Op::kMember) root = root->a.get();
+        if (root->op == Op::kIdent && root->isEvent) return hostEventPath(cx, n, *lazyEvent, out);
+      }
       JS::RootedValue base(cx);
-      if (evalNode(cx, *n.a, env, &base) != Outcome::kOk || !base.isObject()) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, lazyEvent, &base) != Outcome::kOk || !base.isObject()) return Outcome::kFallback;
       JS::RootedObject obj(cx, &base.toObject());
       JS::RootedId id(cx, n.id);
       return ownData(cx, obj, id, out);
@@ -335,7 +413,7 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::Mutable
       }
       JS::RootedValue v(cx);
       for (size_t i = 0; i < n.items.size(); ++i) {
-        if (evalNode(cx, *n.items[i], env, &v) != Outcome::kOk) return Outcome::kFallback;
+        if (evalNode(cx, *n.items[i], env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
         if (!JS_DefineElement(cx, arr, static_cast<uint32_t>(i), v, JSPROP_ENUMERATE)) {
           JS_ClearPendingException(cx);
           return Outcome::kFallback;
@@ -353,7 +431,7 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::Mutable
       JS::RootedValue v(cx);
       JS::RootedId id(cx);
       for (size_t i = 0; i < n.items.size(); ++i) {
-        if (evalNode(cx, *n.items[i], env, &v) != Outcome::kOk) return Outcome::kFallback;
+        if (evalNode(cx, *n.items[i], env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
         id = n.keys[i];
         if (!JS_DefinePropertyById(cx, obj, id, v, JSPROP_ENUMERATE)) {
           JS_ClearPendingException(cx);
@@ -365,28 +443,28 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, JS::Mutable
     }
     case Op::kNot: {
       JS::RootedValue v(cx);
-      if (evalNode(cx, *n.a, env, &v) != Outcome::kOk) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
       out.setBoolean(!JS::ToBoolean(v));
       return Outcome::kOk;
     }
     case Op::kNeg: {
       JS::RootedValue v(cx);
-      if (evalNode(cx, *n.a, env, &v) != Outcome::kOk || !v.isNumber()) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, lazyEvent, &v) != Outcome::kOk || !v.isNumber()) return Outcome::kFallback;
       out.set(JS::NumberValue(-v.toNumber()));
       return Outcome::kOk;
     }
     case Op::kAnd:
     case Op::kOr: {
-      if (evalNode(cx, *n.a, env, out) != Outcome::kOk) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, lazyEvent, out) != Outcome::kOk) return Outcome::kFallback;
       bool truthy = JS::ToBoolean(out);
       if ((n.op == Op::kAnd) != truthy) return Outcome::kOk;  // short-circuit: the left operand
-      return evalNode(cx, *n.b, env, out);
+      return evalNode(cx, *n.b, env, lazyEvent, out);
     }
     default:
       break;
   }
   JS::RootedValue a(cx), b(cx);
-  if (evalNode(cx, *n.a, env, &a) != Outcome::kOk || evalNode(cx, *n.b, env, &b) != Outcome::kOk)
+  if (evalNode(cx, *n.a, env, lazyEvent, &a) != Outcome::kOk || evalNode(cx, *n.b, env, lazyEvent, &b) != Outcome::kOk)
     return Outcome::kFallback;
   if (n.op == Op::kStrictEq || n.op == Op::kStrictNe) {
     bool eq = false;  // strict equality never runs user code
@@ -439,17 +517,22 @@ std::unique_ptr<FastExpr> FastExpr::compile(JSContext* cx, std::string_view text
   return std::unique_ptr<FastExpr>(new FastExpr(std::move(root)));
 }
 
-FastExpr::Outcome FastExpr::eval(JSContext* cx, JS::HandleObject env, JS::MutableHandleValue out) const {
-  return evalNode(cx, *root_, env, out);
+FastExpr::Outcome FastExpr::eval(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
+                                  JS::MutableHandleValue out) const {
+  return evalNode(cx, *root_, env, lazyEvent, out);
 }
 
-FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const {
+FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, const scxml::Event* /*lazyEvent*/,
+                                    JS::HandleValue v) const {
   JS::RootedObject target(cx);
   if (root_->op == Op::kIdent) {
     target = env;
   } else if (root_->op == Op::kMember) {
     JS::RootedValue base(cx);
-    if (evalNode(cx, *root_->a, env, &base) != Outcome::kOk || !base.isObject()) return Outcome::kFallback;
+    // Without lazyEvent, a location under an unbuilt `_event` meets its getter and falls back:
+    // JavaScript builds the object first.
+    if (evalNode(cx, *root_->a, env, nullptr, &base) != Outcome::kOk || !base.isObject())
+      return Outcome::kFallback;
     target = &base.toObject();
   } else {
     return Outcome::kFallback;

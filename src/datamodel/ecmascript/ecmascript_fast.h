@@ -15,6 +15,8 @@
 
 #include <jsapi.h>
 
+#include "scxml/event.h"
+
 namespace ors::dm::ecma {
 
 class FastExpr {
@@ -25,10 +27,14 @@ class FastExpr {
   static std::unique_ptr<FastExpr> compile(JSContext* cx, std::string_view text);
   ~FastExpr();
 
-  Outcome eval(JSContext* cx, JS::HandleObject env, JS::MutableHandleValue out) const;
+  // `lazyEvent`: the host event while the session's `_event` object has not been built; member
+  // chains on `_event` that end in a primitive are then read from it directly.
+  Outcome eval(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
+               JS::MutableHandleValue out) const;
   // For a location (identifier or member chain): stores `v` if the target is an existing,
   // writable own data property; otherwise kFallback with nothing changed.
-  Outcome assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const;
+  Outcome assign(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
+                 JS::HandleValue v) const;
 
   struct Node;
 

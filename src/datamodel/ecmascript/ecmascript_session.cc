@@ -36,7 +36,7 @@ Status EcmaSession::exec(JSScript* script) {
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
   if (const FastExpr* f = eng_.fast(doc_, expr)) {
-    if (f->eval(cx(), env_, out) == FastExpr::Outcome::kOk) return Status::ok();
+    if (f->eval(cx(), env_, lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, expr, kValue, st);
@@ -53,7 +53,7 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
   if (const FastExpr* f = eng_.fast(doc_, location)) {
-    if (f->assign(cx(), env_, v) == FastExpr::Outcome::kOk) return Status::ok();
+    if (f->assign(cx(), env_, lazyEvent(), v) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, location, kLocation, st);
@@ -188,15 +188,32 @@ Status EcmaSession::initData(const scxml::Data& data) {
   return st;
 }
 
+// SCXML 5.10.1 `_event`, built lazily: setEvent only records the host event and binds `_event`
+// to the engine's getter; the first read from JavaScript builds the (frozen) object and rebinds
+// `_event` to it. The fast path reads primitive fields straight from the host event, so a macrostep
+// whose expressions read `_event.name` or `_event.data.n` never builds an object.
 void EcmaSession::setEvent(const scxml::Event& event) {
   if (!env_ || !doc_.usesEvent) return;
+  event_ = &event;
+  eventMaterialized_ = false;
   Entry en(*this);
   JSContext* c = cx();
-  JS::RootedObject ev(c, JS_NewPlainObject(c));
-  if (!ev) {
+  JS::RootedId id(c, eng_.idEvent_);
+  JS::RootedObject getter(c, eng_.eventGetter_->get());
+  if (!JS_DefinePropertyById(c, env_, id, getter, nullptr, JSPROP_ENUMERATE)) {
     JS_ClearPendingException(c);
-    return;
   }
+}
+
+bool EcmaSession::materializeEvent(JS::MutableHandleValue out) {
+  JSContext* c = cx();
+  if (!event_) {
+    out.setUndefined();
+    return true;
+  }
+  const scxml::Event& event = *event_;
+  JS::RootedObject ev(c, JS_NewPlainObject(c));
+  if (!ev) return false;
   JS::RootedValue v(c);
   JS::RootedId id(c);
   bool ok = true;
@@ -225,18 +242,17 @@ void EcmaSession::setEvent(const scxml::Event& event) {
     if (event.data.is_null()) {
       v.setUndefined();
     } else if (!ecma::valueToJS(c, event.data, &v)) {
-      JS_ClearPendingException(c);
-      v.setUndefined();
+      return false;
     }
     put(eng_.idData_);
   }
-  if (ok) ok = JS_FreezeObject(c, ev);
-  if (ok) {
-    v.setObject(*ev);
-    id = eng_.idEvent_;
-    ok = JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_READONLY);
-  }
-  if (!ok && JS_IsExceptionPending(c)) JS_ClearPendingException(c);
+  if (!ok || !JS_FreezeObject(c, ev)) return false;
+  v.setObject(*ev);
+  id = eng_.idEvent_;
+  if (!JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_READONLY)) return false;
+  eventMaterialized_ = true;
+  out.set(v);
+  return true;
 }
 
 Result<bool> EcmaSession::evalCond(const Expr& cond) {
