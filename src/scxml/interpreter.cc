@@ -133,12 +133,6 @@ void Session::initDataItems(uint32_t state) {
       raiseError("error.execution", d.loadError);
       continue;
     }
-    if (!d.expr.present() && d.content.present) {
-      dm_->declareData(d);
-      Status s = dm_->assignValue(d.location, contentToValue(d.content.body));
-      if (!s) raiseError("error.execution", s.message());
-      continue;
-    }
     Status s = dm_->initData(d);
     if (!s) raiseError("error.execution", s.message());
   }

@@ -125,41 +125,10 @@ void EcmaSession::declareData(const scxml::Data& data) {
   }
 }
 
+// <data> content: one conversion for every datamodel and every kind of content (SCXML 5.6, B.2):
+// JSON, markup (a DOM here) or space-normalised text, see scxml::contentToValue.
 Status EcmaSession::contentValue(const std::string& body, JS::MutableHandleValue out) {
-  JSContext* c = cx();
-  const char* ws = " \t\r\n";
-  size_t b = body.find_first_not_of(ws);
-  if (b == std::string::npos) {
-    out.setUndefined();
-    return Status::ok();
-  }
-  size_t e = body.find_last_not_of(ws);
-  std::string_view trimmed(body.data() + b, e - b + 1);
-  JS::RootedString str(c, ecma::newString(c, trimmed));
-  if (!str) return eng_.takeError();
-  if (JS_ParseJSON(c, str, out)) return Status::ok();
-  if (JS_IsThrowingOutOfMemory(c)) return eng_.takeError();
-  JS_ClearPendingException(c);
-  if (trimmed.front() == '<') {  // XML: kept as text (no DOM in this datamodel)
-    out.setString(str);
-    return Status::ok();
-  }
-  // Not JSON: a space-normalised string (SCXML B.2.2, W3C test 558).
-  std::string norm;
-  norm.reserve(trimmed.size());
-  bool space = false;
-  for (char ch : trimmed) {
-    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-      space = true;
-      continue;
-    }
-    if (space && !norm.empty()) norm += ' ';
-    space = false;
-    norm += ch;
-  }
-  JSString* ns = ecma::newString(c, norm);
-  if (!ns) return eng_.takeError();
-  out.setString(ns);
+  if (!ecma::valueToJS(cx(), scxml::contentToValue(body), out)) return eng_.takeError();
   return Status::ok();
 }
 
