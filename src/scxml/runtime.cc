@@ -22,7 +22,7 @@ Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Ses
   if (doc->datamodel == "ecmascript") engine = ecmascript_;
   else if (doc->datamodel == "null") engine = null_.get();
   if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
-  options.sessionId = "s" + std::to_string(++nextId_);
+  options.sessionId = options_.newSessionId ? options_.newSessionId() : "s" + std::to_string(++nextId_);
   auto session = std::make_unique<Session>(std::move(doc), *engine, *this, std::move(options));
   Session* raw = session.get();
   sessions_.emplace(raw->id(), std::move(session));
@@ -78,6 +78,37 @@ void Runtime::reap() {
   }
 }
 
+std::optional<Runtime::Clock::time_point> Runtime::nextTimerDue() const {
+  if (timers_.empty()) return std::nullopt;
+  return timers_.begin()->first - virtualOffset_;
+}
+
+void Runtime::fireDueTimers() {
+  while (!timers_.empty() && timers_.begin()->first <= now()) {
+    Timer t = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    if (!find(t.from)) continue;  // SCXML 6.2: a terminated session's delayed sends are dropped
+    if (route(t.from, t.request, false) == SendOutcome::kUnreachable) {
+      Event err;
+      err.name = "error.communication";
+      err.type = Event::Type::kPlatform;
+      err.sendid = t.request.sendid;
+      deliver(t.from, std::move(err));
+    }
+  }
+}
+
+bool Runtime::terminate(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end() || it->second->finished()) return false;
+  Session& s = *it->second;
+  if (!s.parentId.empty()) children_.erase({s.parentId, s.invokeId});
+  s.cancel();
+  dead_.push_back(sessionId);
+  reap();
+  return true;
+}
+
 bool Runtime::runUntil(const std::function<bool()>& done, Clock::time_point deadline) {
   for (;;) {
     runUntilIdle();
@@ -94,19 +125,7 @@ bool Runtime::runUntil(const std::function<bool()>& done, Clock::time_point dead
       std::this_thread::sleep_until(due);
     }
     if (!options_.virtualTime && Clock::now() > deadline) return false;
-    // Fire every timer that is due, in order.
-    while (!timers_.empty() && timers_.begin()->first <= now()) {
-      Timer t = std::move(timers_.begin()->second);
-      timers_.erase(timers_.begin());
-      if (!find(t.from)) continue;  // SCXML 6.2: a terminated session's delayed sends are dropped
-      if (route(t.from, t.request, false) == SendOutcome::kUnreachable) {
-        Event err;
-        err.name = "error.communication";
-        err.type = Event::Type::kPlatform;
-        err.sendid = t.request.sendid;
-        deliver(t.from, std::move(err));
-      }
-    }
+    fireDueTimers();
   }
 }
 
@@ -125,6 +144,10 @@ SendOutcome Runtime::route(const std::string& fromId, SendRequest& request, bool
     request.event.invokeid = from->invokeId;
   } else if (t.rfind("#_scxml_", 0) == 0) {
     dest = t.substr(8);
+    if (!find(dest) && options_.deliverElsewhere) {
+      if (checkOnly) return SendOutcome::kOk;
+      return options_.deliverElsewhere(dest, std::move(request.event)) ? SendOutcome::kOk : SendOutcome::kUnreachable;
+    }
   } else if (t.rfind("#_", 0) == 0) {
     auto it = children_.find({fromId, t.substr(2)});
     if (it == children_.end()) return SendOutcome::kUnreachable;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +31,11 @@ class Runtime final : public SessionHost {
     std::function<void(const Session&, const std::string& label, const std::string& text)> onLog;
     // A top-level session (one nobody invoked) ended.
     std::function<void(const Session&)> onFinished;
+    // Ids for new sessions (default: "s1", "s2", ...).
+    std::function<std::string()> newSessionId;
+    // An event for `#_scxml_<id>` whose session is not in this runtime (another worker's):
+    // returns false if no such session can exist (error.communication).
+    std::function<bool(const std::string& sessionId, Event event)> deliverElsewhere;
   };
 
   // `ecmascript` may be null when only null-datamodel documents are run.
@@ -50,6 +56,18 @@ class Runtime final : public SessionHost {
   // Returns false on deadline.
   bool runUntil(const std::function<bool()>& done, Clock::time_point deadline);
   bool hasTimers() const { return !timers_.empty(); }
+  // For hosts with their own event loop: when the next timer is due, and firing the due ones
+  // (follow with runUntilIdle()).
+  std::optional<Clock::time_point> nextTimerDue() const;
+  void fireDueTimers();
+  // Ends a session as a terminate request does (no done event). False if there is none.
+  bool terminate(const std::string& sessionId);
+  // Every live session, in no particular order.
+  template <typename F>
+  void forEachSession(F&& f) const {
+    for (const auto& [id, s] : sessions_)
+      if (!s->finished()) f(*s);
+  }
   size_t sessionCount() const { return sessions_.size(); }
 
   // SessionHost
