@@ -47,7 +47,7 @@ struct Content {
 
 // ---- Executable content (SCXML 4) ----------------------------------------------------------
 struct Action {
-  enum class Kind : uint8_t { kRaise, kSend, kCancel, kAssign, kIf, kForeach, kLog, kScript, kForeign };
+  enum class Kind : uint8_t { kRaise, kSend, kCancel, kAssign, kIf, kForeach, kLog, kScript, kForeign, kWsResponse };
   explicit Action(Kind k) : kind(k) {}
   virtual ~Action() = default;
   Kind kind;
@@ -114,6 +114,15 @@ struct XmlElement;
 struct Foreign : Action {
   Foreign() : Action(Kind::kForeign) {}
   std::shared_ptr<const XmlElement> element;
+};
+
+// The vendor's <ws:response requestid= type= resultcode=><param/></ws:response> (namespace
+// www.genesyslab.com/modules/ws, with or without http://): answers an HTTP request event.
+// Every attribute is a value expression.
+struct WsResponse : Action {
+  WsResponse() : Action(Kind::kWsResponse) {}
+  Expr requestid, type, resultcode;
+  std::vector<Param> params;
 };
 
 // ---- Structure -----------------------------------------------------------------------------

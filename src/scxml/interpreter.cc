@@ -667,6 +667,24 @@ Status Session::execute(const Action& action) {
       return dm_->execScript(static_cast<const Script&>(action).body);
     case Action::Kind::kForeign:
       return Status::ok();  // SCXML 4.1: unknown elements of other namespaces are ignored
+    case Action::Kind::kWsResponse: {
+      const auto& r = static_cast<const WsResponse&>(action);
+      std::string requestid, type = "positive", resultcode;
+      for (auto [expr, out] : {std::pair{&r.requestid, &requestid}, std::pair{&r.type, &type},
+                               std::pair{&r.resultcode, &resultcode}}) {
+        if (!expr->present()) continue;
+        Result<std::string> v = dm_->evalString(*expr);
+        if (!v) return v.status();
+        *out = std::move(*v);
+      }
+      if (type != "positive" && type != "negative")
+        return Status::error("<ws:response> type must be 'positive' or 'negative', not '" + type + "'");
+      Value params = boost::json::object();
+      Status s = evalData({}, r.params, Content{}, &params);
+      if (!s) return s;
+      host_.respond(*this, requestid, type, resultcode, params);
+      return Status::ok();
+    }
   }
   return Status::ok();
 }

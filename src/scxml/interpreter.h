@@ -56,6 +56,10 @@ class SessionHost {
   // autoforward="true": a copy of an external event for the invoked service.
   virtual void forward(Session& from, const std::string& invokeid, const Event& event) = 0;
   virtual void log(Session& from, const std::string& label, const std::string& text) = 0;
+  // <ws:response>: the answer to the request event whose sendid is `requestid`. Hosts without
+  // requests ignore it.
+  virtual void respond(Session& /*from*/, const std::string& /*requestid*/, const std::string& /*type*/,
+                       const std::string& /*resultcode*/, const Value& /*params*/) {}
   // The session reached a top-level final state (or was ended); `doneData` per SCXML 5.7.
   virtual void finished(Session& from, const Value& doneData) = 0;
 };

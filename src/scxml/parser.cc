@@ -13,6 +13,14 @@ namespace ors::scxml {
 namespace {
 
 constexpr std::string_view kScxmlNs = "http://www.w3.org/2005/07/scxml";
+
+// The vendor's extension namespaces are written with and without "http://".
+bool isVendorNs(std::string_view ns, std::string_view module) {
+  if (ns.rfind("http://", 0) == 0) ns.remove_prefix(7);
+  constexpr std::string_view kPrefix = "www.genesyslab.com/modules/";
+  return ns.size() == kPrefix.size() + module.size() && ns.rfind(kPrefix, 0) == 0 &&
+         ns.substr(kPrefix.size()) == module;
+}
 std::atomic<uint64_t> gNextUid{1};
 
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -389,6 +397,10 @@ class DocumentBuilder {
     Block b;
     for (const XmlElement::Node& n : x.children) {
       if (!n.element) continue;
+      if (isVendorNs(n.element->ns, "ws") && n.element->name == "response") {
+        b.push_back(buildWsResponse(*n.element));
+        continue;
+      }
       if (!isScxml(*n.element)) {
         auto f = std::make_unique<Foreign>();
         f->loc = n.element->loc;
@@ -399,6 +411,21 @@ class DocumentBuilder {
       if (auto a = buildAction(*n.element)) b.push_back(std::move(a));
     }
     return b;
+  }
+
+  std::unique_ptr<Action> buildWsResponse(const XmlElement& x) {
+    auto a = std::make_unique<WsResponse>();
+    a->loc = x.loc;
+    require(x, "requestid");
+    a->requestid = exprAttr(x, "requestid");
+    a->type = exprAttr(x, "type");
+    a->resultcode = exprAttr(x, "resultcode");
+    for (const XmlElement::Node& c : x.children) {
+      if (!c.element) continue;
+      if (c.element->name == "param") a->params.push_back(buildParam(*c.element));
+      else error(c.element->loc, "unexpected <" + c.element->name + "> in <response>");
+    }
+    return a;
   }
 
   static std::unique_ptr<XmlElement> copyElement(const XmlElement& e) {

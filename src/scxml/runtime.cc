@@ -22,7 +22,9 @@ Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Ses
   if (doc->datamodel == "ecmascript") engine = ecmascript_;
   else if (doc->datamodel == "null") engine = null_.get();
   if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
-  options.sessionId = options_.newSessionId ? options_.newSessionId() : "s" + std::to_string(++nextId_);
+  if (options.sessionId.empty())
+    options.sessionId = options_.newSessionId ? options_.newSessionId() : "s" + std::to_string(++nextId_);
+  if (sessions_.count(options.sessionId)) return Status::error("session id '" + options.sessionId + "' is in use");
   auto session = std::make_unique<Session>(std::move(doc), *engine, *this, std::move(options));
   Session* raw = session.get();
   sessions_.emplace(raw->id(), std::move(session));
@@ -30,9 +32,11 @@ Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Ses
 }
 
 Result<Session*> Runtime::startSession(std::shared_ptr<const Document> doc, boost::json::object data,
-                                       std::function<void(const Session&, const Event*)> observer) {
+                                       std::function<void(const Session&, const Event*)> observer,
+                                       std::string id) {
   Session::Options o;
   o.initialData = std::move(data);
+  o.sessionId = std::move(id);
   Result<Session*> s = createSession(std::move(doc), std::move(o));
   if (!s) return s;
   (*s)->observer = std::move(observer);
@@ -232,6 +236,11 @@ void Runtime::forward(Session& from, const std::string& invokeid, const Event& e
 void Runtime::log(Session& from, const std::string& label, const std::string& text) {
   if (options_.onLog) options_.onLog(from, label, text);
   else std::cerr << label << ": " << text << "\n";
+}
+
+void Runtime::respond(Session& from, const std::string& requestid, const std::string& type,
+                      const std::string& resultcode, const Value& params) {
+  if (options_.onRespond) options_.onRespond(from, requestid, type, resultcode, params);
 }
 
 void Runtime::finished(Session& from, const Value& doneData) {

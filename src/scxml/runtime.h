@@ -36,6 +36,10 @@ class Runtime final : public SessionHost {
     // An event for `#_scxml_<id>` whose session is not in this runtime (another worker's):
     // returns false if no such session can exist (error.communication).
     std::function<bool(const std::string& sessionId, Event event)> deliverElsewhere;
+    // <ws:response> from a session (see SessionHost::respond).
+    std::function<void(Session&, const std::string& requestid, const std::string& type,
+                       const std::string& resultcode, const Value& params)>
+        onRespond;
   };
 
   // `ecmascript` may be null when only null-datamodel documents are run.
@@ -44,8 +48,10 @@ class Runtime final : public SessionHost {
 
   // Creates and starts a session (its initial macrostep runs before this returns).
   // `observer`, if given, is installed before the initial macrostep (see Session::observer).
+  // `id`: the session id to use (default: Options::newSessionId).
   Result<Session*> startSession(std::shared_ptr<const Document> doc, boost::json::object data = {},
-                                std::function<void(const Session&, const Event*)> observer = {});
+                                std::function<void(const Session&, const Event*)> observer = {},
+                                std::string id = {});
   Session* find(const std::string& sessionId);
   // Queues an external event for a session; false if there is no such session.
   bool deliver(const std::string& sessionId, Event event);
@@ -78,6 +84,8 @@ class Runtime final : public SessionHost {
   void forward(Session& from, const std::string& invokeid, const Event& event) override;
   void log(Session& from, const std::string& label, const std::string& text) override;
   void finished(Session& from, const Value& doneData) override;
+  void respond(Session& from, const std::string& requestid, const std::string& type,
+               const std::string& resultcode, const Value& params) override;
 
  private:
   struct Timer {

@@ -1,0 +1,50 @@
+// HTTP/1.1 (and 1.0) server on Boost.Beast: accepts connections, parses one request at a time per
+// connection with size limits, hands it to a Handler and writes the reply it gets back, from any
+// thread, with keep-alive as the request asks. Bad requests get an answer (400, 413, 431) and
+// never affect another connection. Runs on the io_context it is given (any number of threads).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace ors::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+// Sends the response of one request; call it exactly once, from any thread.
+using Reply = std::function<void(Response)>;
+using Handler = std::function<void(Request&& request, Reply reply)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: the OS picks
+  size_t bodyLimit = 1 << 20;
+  size_t headerLimit = 16 << 10;
+  std::chrono::seconds idleTimeout{60};
+};
+
+// A JSON error body: {"error": message}.
+Response errorResponse(unsigned version, beast_http::status status, const std::string& message);
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, ServerOptions options, Handler handler);
+  ~Server();
+  // Binds and starts accepting; returns an error message or "".
+  std::string start();
+  void stop();  // stops accepting; open connections finish their current request
+  uint16_t port() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ors::http

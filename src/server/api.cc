@@ -1,0 +1,346 @@
+#include "server/api.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include "common/ids.h"
+
+namespace ors::server {
+
+namespace bh = http::beast_http;
+using Clock = std::chrono::steady_clock;
+
+// One HTTP call being answered.
+struct Api::Call {
+  http::Request request;
+  http::Reply reply;
+  boost::json::object params;  // query string, then form or JSON body
+  Clock::time_point received = Clock::now();
+
+  void json(bh::status st, const boost::json::value& body, const std::string& cookie = {}) {
+    http::Response res{st, request.version()};
+    res.set(bh::field::content_type, "application/json");
+    if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
+    res.body() = boost::json::serialize(body);
+    res.prepare_payload();
+    reply(std::move(res));
+  }
+  void text(bh::status st, std::string body, const char* type = "text/plain") {
+    http::Response res{st, request.version()};
+    res.set(bh::field::content_type, type);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    reply(std::move(res));
+  }
+  void error(bh::status st, const std::string& message, boost::json::object extra = {}) {
+    extra["error"] = message;
+    http::Response res{st, request.version()};
+    res.set(bh::field::content_type, "application/json");
+    if (st == bh::status::service_unavailable) res.set(bh::field::retry_after, "1");
+    res.body() = boost::json::serialize(extra);
+    res.prepare_payload();
+    reply(std::move(res));
+  }
+};
+
+Api::Api(const Config& config, Metrics& metrics, DocumentCache& documents, std::vector<std::unique_ptr<Worker>>& workers)
+    : config_(config), metrics_(metrics), documents_(documents), workers_(workers) {}
+
+Worker& Api::workerFor(const std::string& sessionId) {
+  return *workers_[workerOf(sessionId, static_cast<unsigned>(workers_.size()))];
+}
+
+namespace {
+
+const char kHelp[] = R"HELP({
+  "service": "ors orchestration server",
+  "calls": [
+    {"method": "POST", "path": "/scxml/session/start", "params": "src (required), idealtime (ms since 1970), any other: top-level <data> of that id", "returns": "{\"sessionid\": ...} and Set-Cookie ORSSESSIONID"},
+    {"method": "POST", "path": "/scxml/session/{id}/event/{name}", "params": "become _event.data"},
+    {"method": "POST", "path": "/scxml/session/{id}/request/{name}", "params": "become _event.data.param", "returns": "the session's <ws:response>, or 504"},
+    {"method": "GET|POST", "path": "/scxml/session/{id}/query"},
+    {"method": "POST", "path": "/scxml/session/{id}/terminate"},
+    {"method": "GET", "path": "/scxml/sessions", "params": "offset, limit (default 100, at most 1000)"},
+    {"method": "GET", "path": "/heartbeat"},
+    {"method": "GET", "path": "/metrics", "returns": "Prometheus text format"},
+    {"method": "GET", "path": "/ors/help"}
+  ]
+})HELP";
+
+// Adds URL-encoded pairs ("a=1&b=2") to `out`; false on malformed percent-encoding.
+bool addQuery(std::string_view query, boost::json::object& out) {
+  auto parsed = boost::urls::parse_query(query);
+  if (!parsed) return false;
+  for (auto p : *parsed) {
+    if (p.key.empty()) continue;
+    out[p.key] = p.has_value ? p.value : std::string();
+  }
+  return true;
+}
+
+bool prefersText(const http::Request& req) {
+  auto accept = req[bh::field::accept];
+  return accept.find("text/plain") != std::string_view::npos && accept.find("json") == std::string_view::npos;
+}
+
+}  // namespace
+
+void Api::handle(http::Request&& request, http::Reply reply) {
+  auto call = std::make_shared<Call>();
+  call->request = std::move(request);
+  call->reply = [this, reply = std::move(reply), received = call->received](http::Response res) {
+    if (res.result_int() >= 400 && res.result_int() < 500) metrics_.http_errors_total.fetch_add(1, std::memory_order_relaxed);
+    metrics_.func_execution_time.observe(Clock::now() - received);
+    reply(std::move(res));
+  };
+  Call& c = *call;
+  auto target = boost::urls::parse_origin_form(c.request.target());
+  if (!target) return c.error(bh::status::bad_request, "malformed request target");
+  std::vector<std::string> seg;
+  for (auto s : target->segments()) seg.push_back(s);  // decoded
+  if (target->has_query() && !addQuery(target->encoded_query(), c.params))
+    return c.error(bh::status::bad_request, "malformed query string");
+  bh::verb method = c.request.method();
+  bool get = method == bh::verb::get, post = method == bh::verb::post;
+  auto methodNotAllowed = [&](const char* allow) {
+    http::Response res{bh::status::method_not_allowed, c.request.version()};
+    res.set(bh::field::allow, allow);
+    res.set(bh::field::content_type, "application/json");
+    res.body() = boost::json::serialize(boost::json::object{
+        {"error", std::string("method ") + std::string(c.request.method_string()) + " not allowed; use " + allow}});
+    res.prepare_payload();
+    c.reply(std::move(res));
+  };
+
+  // Body parameters: form-encoded or JSON.
+  if (post && !c.request.body().empty()) {
+    std::string_view type = c.request[bh::field::content_type];
+    if (type.find("application/json") != std::string_view::npos) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(c.request.body(), ec);
+      if (ec || !v.is_object()) return c.error(bh::status::bad_request, "the body is not a JSON object");
+      for (auto& kv : v.as_object()) c.params[kv.key()] = kv.value();
+    } else if (type.empty() || type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
+      if (!addQuery(c.request.body(), c.params)) return c.error(bh::status::bad_request, "malformed form body");
+    } else {
+      return c.error(bh::status::unsupported_media_type,
+                     "body must be application/x-www-form-urlencoded or application/json");
+    }
+  }
+
+  if (seg.size() == 1 && seg[0] == "heartbeat") {
+    if (!get) return methodNotAllowed("GET");
+    return c.text(bh::status::ok, "OK\n");
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (!get) return methodNotAllowed("GET");
+    size_t active = 0;
+    for (auto& w : workers_) active += w->sessionCount();
+    metrics_.active_sessions.store(static_cast<int64_t>(active));
+    return c.text(bh::status::ok, metrics_.render(), "text/plain; version=0.0.4");
+  }
+  if (seg.size() == 2 && seg[0] == "ors" && seg[1] == "help") {
+    if (!get) return methodNotAllowed("GET");
+    return c.text(bh::status::ok, kHelp, "application/json");
+  }
+  if (seg.size() == 2 && seg[0] == "scxml" && seg[1] == "sessions") {
+    if (!get) return methodNotAllowed("GET");
+    listSessions(c);
+    return;
+  }
+  if (seg.size() == 3 && seg[0] == "scxml" && seg[1] == "session" && seg[2] == "start") {
+    if (!post) return methodNotAllowed("POST");
+    start(c);
+    return;
+  }
+  if (seg.size() >= 4 && seg[0] == "scxml" && seg[1] == "session") {
+    const std::string& id = seg[2];
+    const std::string& verb = seg[3];
+    if ((verb == "event" || verb == "request") && seg.size() == 5 && !seg[4].empty()) {
+      if (!post) return methodNotAllowed("POST");
+      return sessionCall(*call, id, verb, seg[4]);
+    }
+    if (verb == "query" && seg.size() == 4) {
+      if (!get && !post) return methodNotAllowed("GET, POST");
+      return sessionCall(*call, id, verb, {});
+    }
+    if (verb == "terminate" && seg.size() == 4) {
+      if (!post) return methodNotAllowed("POST");
+      return sessionCall(*call, id, verb, {});
+    }
+  }
+  c.error(bh::status::not_found, "no such resource: " + std::string(c.request.target()));
+}
+
+void Api::start(Call& c) {
+  auto src = c.params.find("src");
+  if (src == c.params.end() || !src->value().is_string() || src->value().as_string().empty())
+    return c.error(bh::status::bad_request, "parameter 'src' (the URL of the SCXML document) is required");
+  std::string url(src->value().as_string());
+  int64_t idealMs = 0;
+  if (auto it = c.params.find("idealtime"); it != c.params.end()) {
+    std::string v = it->value().is_string() ? std::string(it->value().as_string()) : boost::json::serialize(it->value());
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 15)
+      return c.error(bh::status::bad_request, "idealtime must be milliseconds since 1970 (UTC)");
+    idealMs = std::stoll(v);
+  }
+  size_t active = 0;
+  for (auto& w : workers_) active += w->sessionCount();
+  if (active >= config_.maxSessions) {
+    metrics_.rejected_busy_total.fetch_add(1);
+    return c.error(bh::status::service_unavailable, "too many sessions (" + std::to_string(config_.maxSessions) + ")");
+  }
+  auto t0 = Clock::now();
+  DocumentCache::Loaded doc = documents_.load(url);
+  if (!doc.document) {
+    boost::json::object extra{{"src", url}};
+    if (!doc.diagnostics.empty()) {
+      boost::json::array errors;
+      for (const auto& d : doc.diagnostics) errors.push_back(boost::json::value(d.str()));
+      extra["errors"] = std::move(errors);
+    }
+    return c.error(bh::status::bad_request, doc.error, std::move(extra));
+  }
+  metrics_.document_processing_time.observe(Clock::now() - t0);
+  boost::json::object data;
+  for (auto& kv : c.params)
+    if (kv.key() != "src" && kv.key() != "idealtime") data[kv.key()] = kv.value();
+
+  // The worker is chosen by the id; the worker makes ids that map to itself.
+  static std::atomic<unsigned> rr{0};
+  Worker& w = *workers_[rr.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+  auto delay = std::chrono::milliseconds(0);
+  if (idealMs > 0) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (std::chrono::milliseconds(idealMs) > now) delay = std::chrono::milliseconds(idealMs) - now;
+  }
+  auto shared = std::make_shared<Call>(std::move(c));
+  bool queued = w.post([this, shared, document = doc.document, data = std::move(data), delay](Worker& worker) mutable {
+    Call& call = *shared;
+    std::string id = worker.newSessionId();
+    std::string cookie = config_.cookie ? "ORSSESSIONID=" + id + ".node" + std::to_string(config_.nodeId) + "; Path=/" : "";
+    auto startNow = [this, document, data](Worker& wk, const std::string& sid) mutable {
+      auto t = Clock::now();
+      auto s = wk.runtime().startSession(document, std::move(data), {}, sid);
+      metrics_.create_session_time.observe(Clock::now() - t);
+      if (s) metrics_.sessions_created_total.fetch_add(1, std::memory_order_relaxed);
+      return s;
+    };
+    if (delay.count() > 0) {
+      metrics_.pending_sessions.fetch_add(1);
+      worker.after(delay, [this, startNow, id](Worker& wk) mutable {
+        metrics_.pending_sessions.fetch_sub(1);
+        startNow(wk, id);
+      });
+    } else {
+      auto s = startNow(worker, id);
+      if (!s) return call.error(bh::status::internal_server_error, s.status().message());
+    }
+    if (prefersText(call.request)) {
+      http::Response res{bh::status::ok, call.request.version()};
+      res.set(bh::field::content_type, "text/plain");
+      if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
+      res.body() = id;
+      res.prepare_payload();
+      return call.reply(std::move(res));
+    }
+    call.json(bh::status::ok, boost::json::object{{"sessionid", id}}, cookie);
+  });
+  if (!queued) {
+    metrics_.rejected_busy_total.fetch_add(1);
+    shared->error(bh::status::service_unavailable, "the server is busy");
+  }
+}
+
+void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& verb, const std::string& name) {
+  if (!isSessionId(sessionId)) return c.error(bh::status::not_found, "no session '" + sessionId + "'");
+  auto shared = std::make_shared<Call>(std::move(c));
+  uint64_t requestNo = verb == "request" ? nextRequest_.fetch_add(1) + 1 : 0;
+  bool queued = workerFor(sessionId).post([this, shared, sessionId, verb, name, requestNo](Worker& w) {
+    Call& call = *shared;
+    scxml::Session* s = w.runtime().find(sessionId);
+    if (!s) return call.error(bh::status::not_found, "no session '" + sessionId + "'");
+    if (verb == "event" || verb == "request") {
+      metrics_.scxml_event_queuing_time.observe(Clock::now() - call.received);
+      scxml::Event e;
+      e.name = name;
+      e.type = scxml::Event::Type::kExternal;
+      e.origintype = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
+      if (verb == "event") {
+        metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+        if (!call.params.empty()) e.data = std::move(call.params);
+        w.runtime().deliver(sessionId, std::move(e));
+        return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"event", name}});
+      }
+      metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
+      e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
+      std::string type(call.request[bh::field::content_type]);
+      e.data = boost::json::object{{"param", std::move(call.params)},
+                                   {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
+      std::string requestId = e.sendid;
+      w.awaitResponse(requestId, call.request.version(), call.reply);
+      w.runtime().deliver(sessionId, std::move(e));
+      return;
+    }
+    if (verb == "terminate") {
+      w.runtime().terminate(sessionId);
+      metrics_.sessions_ended_total.fetch_add(1);
+      return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
+    }
+    // query
+    boost::json::array states;
+    for (const std::string& st : s->activeAtomicStates()) states.push_back(boost::json::value(st));
+    call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId},
+                                                  {"name", s->document().name},
+                                                  {"src", s->document().url},
+                                                  {"configuration", std::move(states)},
+                                                  {"queued", s->hasQueuedEvents()}});
+  });
+  if (!queued) {
+    metrics_.rejected_busy_total.fetch_add(1);
+    shared->error(bh::status::service_unavailable, "the server is busy");
+  }
+}
+
+void Api::listSessions(Call& c) {
+  size_t offset = 0, limit = 100;
+  auto num = [&](const char* key, size_t* out) {
+    auto it = c.params.find(key);
+    if (it == c.params.end()) return true;
+    std::string v = it->value().is_string() ? std::string(it->value().as_string()) : "";
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoul(v);
+    return true;
+  };
+  if (!num("offset", &offset) || !num("limit", &limit) || limit == 0 || limit > 1000)
+    return c.error(bh::status::bad_request, "offset and limit must be integers, 0 < limit <= 1000");
+  // Gather ids from every worker, then answer a sorted page.
+  struct Gather {
+    std::mutex mu;
+    std::vector<std::string> ids;
+    size_t remaining;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = workers_.size();
+  auto shared = std::make_shared<Call>(std::move(c));
+  for (auto& w : workers_) {
+    w->post([g, shared, offset, limit](Worker& wk) {
+      std::vector<std::string> mine;
+      wk.runtime().forEachSession([&](const scxml::Session& s) { mine.push_back(s.id()); });
+      std::lock_guard<std::mutex> lock(g->mu);
+      g->ids.insert(g->ids.end(), mine.begin(), mine.end());
+      if (--g->remaining > 0) return;
+      std::sort(g->ids.begin(), g->ids.end());
+      boost::json::array page;
+      for (size_t i = offset; i < g->ids.size() && i < offset + limit; ++i) page.push_back(boost::json::value(g->ids[i]));
+      shared->json(bh::status::ok, boost::json::object{{"total", g->ids.size()}, {"offset", offset}, {"sessions", std::move(page)}});
+    }, /*force=*/true);
+  }
+}
+
+}  // namespace ors::server

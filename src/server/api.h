@@ -1,0 +1,37 @@
+// The ORS HTTP interface (contract section 3): routing of each call to its handler, parameter
+// parsing (query string, form and JSON bodies), and the answers, errors included. Called on the
+// HTTP threads; everything a session does is posted to the session's worker.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "http/server.h"
+#include "server/config.h"
+#include "server/documents.h"
+#include "server/metrics.h"
+#include "server/worker.h"
+
+namespace ors::server {
+
+class Api {
+ public:
+  Api(const Config& config, Metrics& metrics, DocumentCache& documents,
+      std::vector<std::unique_ptr<Worker>>& workers);
+  void handle(http::Request&& request, http::Reply reply);
+
+ private:
+  struct Call;
+  void start(Call& call);
+  void sessionCall(Call& call, const std::string& sessionId, const std::string& verb, const std::string& name);
+  void listSessions(Call& call);
+  Worker& workerFor(const std::string& sessionId);
+
+  const Config& config_;
+  Metrics& metrics_;
+  DocumentCache& documents_;
+  std::vector<std::unique_ptr<Worker>>& workers_;
+  std::atomic<uint64_t> nextRequest_{0};
+};
+
+}  // namespace ors::server

@@ -1,0 +1,121 @@
+#include "server/config.h"
+
+#include <fstream>
+
+namespace ors::server {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return {};
+  size_t e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+Status parseUnsigned(const std::string& key, const std::string& v, uint64_t max, uint64_t* out) {
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 18)
+    return Status::error(key + ": '" + v + "' is not a non-negative integer");
+  uint64_t n = std::stoull(v);
+  if (n > max) return Status::error(key + ": " + v + " is larger than " + std::to_string(max));
+  *out = n;
+  return Status::ok();
+}
+
+Status parseBool(const std::string& key, const std::string& v, bool* out) {
+  if (v == "true" || v == "1" || v == "yes") *out = true;
+  else if (v == "false" || v == "0" || v == "no") *out = false;
+  else return Status::error(key + ": '" + v + "' is not true or false");
+  return Status::ok();
+}
+
+}  // namespace
+
+Status Config::set(const std::string& key, const std::string& value) {
+  uint64_t n = 0;
+  Status s;
+  auto num = [&](uint64_t max) { return parseUnsigned(key, value, max, &n); };
+  if (key == "orchestration/node-id") {
+    if (!(s = num((1u << 20) - 1))) return s;
+    if (n == 0) return Status::error(key + ": must be positive");
+    nodeId = static_cast<uint32_t>(n);
+  } else if (key == "orchestration/external-url") {
+    externalUrl = value;
+  } else if (key == "orchestration/heartbeat-backup-status") {
+    if (!(s = num(599))) return s;
+    if (n < 200) return Status::error(key + ": not an HTTP status");
+    heartbeatBackupStatus = static_cast<int>(n);
+  } else if (key == "orchestration/cookie") {
+    return parseBool(key, value, &cookie);
+  } else if (key == "orchestration/workers") {
+    if (!(s = num(256))) return s;
+    workers = static_cast<unsigned>(n);
+  } else if (key == "orchestration/max-sessions") {
+    if (!(s = num(UINT32_MAX))) return s;
+    maxSessions = n;
+  } else if (key == "orchestration/max-queued-events") {
+    if (!(s = num(UINT32_MAX))) return s;
+    maxQueuedEvents = n;
+  } else if (key == "orchestration/request-timeout") {
+    if (!(s = num(86'400'000))) return s;
+    requestTimeout = std::chrono::milliseconds(n);
+  } else if (key == "orchestration/script-budget") {
+    if (!(s = num(3'600'000))) return s;
+    scriptBudget = std::chrono::milliseconds(n);
+  } else if (key == "orchestration/document-roots") {
+    documentRoots.clear();
+    size_t b = 0;
+    while (b <= value.size()) {
+      size_t e = value.find(',', b);
+      std::string root = trim(value.substr(b, e == std::string::npos ? std::string::npos : e - b));
+      if (!root.empty()) documentRoots.push_back(root);
+      if (e == std::string::npos) break;
+      b = e + 1;
+    }
+  } else if (key == "http/address") {
+    address = value;
+  } else if (key == "http/port") {
+    if (!(s = num(65535))) return s;
+    port = static_cast<uint16_t>(n);
+  } else if (key == "http/max-body") {
+    if (!(s = num(1ull << 32))) return s;
+    maxBody = n;
+  } else if (key == "http/max-header") {
+    if (!(s = num(1 << 20))) return s;
+    maxHeader = n;
+  } else if (key == "http/io-threads") {
+    if (!(s = num(64))) return s;
+    ioThreads = static_cast<unsigned>(n == 0 ? 1 : n);
+  } else if (key == "persistence/data-dir") {
+    dataDir = value;
+  } else {
+    return Status::error("unknown option '" + key + "'");
+  }
+  return Status::ok();
+}
+
+Status Config::load(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return Status::error("cannot read configuration file " + file);
+  std::string line, section;
+  int lineNo = 0;
+  while (std::getline(in, line)) {
+    ++lineNo;
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    std::string where = file + ":" + std::to_string(lineNo) + ": ";
+    if (t.front() == '[') {
+      if (t.back() != ']') return Status::error(where + "malformed section header");
+      section = trim(t.substr(1, t.size() - 2));
+      continue;
+    }
+    size_t eq = t.find('=');
+    if (eq == std::string::npos) return Status::error(where + "expected 'option = value'");
+    if (section.empty()) return Status::error(where + "option outside of a [section]");
+    Status s = set(section + "/" + trim(t.substr(0, eq)), trim(t.substr(eq + 1)));
+    if (!s) return Status::error(where + s.message());
+  }
+  return Status::ok();
+}
+
+}  // namespace ors::server

@@ -1,0 +1,44 @@
+// orsd configuration: an INI file with the vendor's section/option names where the meaning is
+// the same (`[orchestration] external-url`, `heartbeat-backup-status`, `cookie`; `[http] port`),
+// overridden by command-line options; every option has a default, so orsd starts with none.
+// Plain data, thread-compatible.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ors::server {
+
+struct Config {
+  // [orchestration]
+  uint32_t nodeId = 1;
+  std::string externalUrl;
+  int heartbeatBackupStatus = 503;
+  bool cookie = true;                       // Set-Cookie ORSSESSIONID=<id>.node<N>
+  unsigned workers = 0;                     // 0: one per core
+  size_t maxSessions = 1'000'000;
+  size_t maxQueuedEvents = 100'000;         // per worker; beyond: 503 with Retry-After
+  std::chrono::milliseconds requestTimeout{30'000};  // /request without <ws:response>: 504
+  std::chrono::milliseconds scriptBudget{1'000};
+  std::vector<std::string> documentRoots;   // file: documents only under these (default: cwd)
+  // [http]
+  std::string address = "0.0.0.0";
+  uint16_t port = 7210;
+  size_t maxBody = 1 << 20;                 // 413 beyond
+  size_t maxHeader = 16 << 10;
+  unsigned ioThreads = 1;
+  // [persistence]
+  std::string dataDir = "ors-data";
+
+  // Reads `file` over the current values; unknown sections/options are errors that name them.
+  Status load(const std::string& file);
+  // Applies "section/option" = value (the command line uses the same names).
+  Status set(const std::string& key, const std::string& value);
+};
+
+}  // namespace ors::server

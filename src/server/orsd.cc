@@ -1,0 +1,129 @@
+// orsd: the ORS server process. Wiring only: configuration, workers, HTTP, signals.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "http/server.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/documents.h"
+#include "server/metrics.h"
+#include "server/worker.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: orsd [--config FILE] [--port N] [--data-dir DIR] [--node-id N] [--address ADDR]\n"
+    "            [--set section/option=value]...\n"
+    "With no options: a single-node cluster on port 7210, documents under the current directory.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using ors::server::Config;
+  Config config;
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "orsd: " << a << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--config") {
+      ors::Status s = config.load(value());
+      if (!s) {
+        std::cerr << "orsd: " << s.message() << "\n";
+        return 2;
+      }
+    } else if (a == "--port") {
+      overrides.emplace_back("http/port", value());
+    } else if (a == "--address") {
+      overrides.emplace_back("http/address", value());
+    } else if (a == "--data-dir") {
+      overrides.emplace_back("persistence/data-dir", value());
+    } else if (a == "--node-id") {
+      overrides.emplace_back("orchestration/node-id", value());
+    } else if (a == "--set") {
+      std::string kv = value();
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::cerr << "orsd: --set expects section/option=value\n";
+        return 2;
+      }
+      overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    } else {
+      std::cerr << "orsd: unknown argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  for (auto& [k, v] : overrides) {
+    ors::Status s = config.set(k, v);
+    if (!s) {
+      std::cerr << "orsd: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.dataDir, ec);
+  if (ec) {
+    std::cerr << "orsd: cannot create data directory " << config.dataDir << ": " << ec.message() << "\n";
+    return 2;
+  }
+
+  ors::server::Metrics metrics;
+  ors::server::DocumentCache documents(config.documentRoots);
+  unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<ors::server::Worker>> workers;
+  for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics));
+  for (auto& w : workers) {
+    w->start([&workers, n](const std::string& id, ors::scxml::Event e) {
+      return workers[ors::server::workerOf(id, n)]->post(
+          [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
+          /*force=*/true);
+    });
+  }
+
+  boost::asio::io_context ioc;
+  ors::server::Api api(config, metrics, documents, workers);
+  ors::http::ServerOptions so;
+  so.address = config.address;
+  so.port = config.port;
+  so.bodyLimit = config.maxBody;
+  so.headerLimit = config.maxHeader;
+  ors::http::Server server(ioc, so, [&api](ors::http::Request&& req, ors::http::Reply reply) {
+    api.handle(std::move(req), std::move(reply));
+  });
+  std::string err = server.start();
+  if (!err.empty()) {
+    std::cerr << "orsd: " << err << "\n";
+    return 1;
+  }
+  std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
+            << " with " << n << " workers; documents under";
+  for (const auto& r : documents.roots()) std::cout << " " << r;
+  std::cout << std::endl;
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    std::cout << "orsd: signal " << sig << ", draining" << std::endl;
+    server.stop();
+    for (auto& w : workers) w->stop();
+    ioc.stop();
+  });
+  std::vector<std::thread> io;
+  for (unsigned i = 1; i < config.ioThreads; ++i) io.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : io) t.join();
+  workers.clear();
+  std::cout << "orsd: stopped" << std::endl;
+  return 0;
+}

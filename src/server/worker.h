@@ -1,0 +1,79 @@
+// A worker shard of orsd: one thread with its own event loop, SpiderMonkey engine and session
+// runtime. Every session lives on exactly one worker, chosen by its id (workerOf), and everything
+// a session does runs on that thread; other threads only post jobs. Nothing here blocks: timers
+// are asio timers, requests that wait for <ws:response> wait in a table with a deadline.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "datamodel/datamodel.h"
+#include "http/server.h"
+#include "scxml/runtime.h"
+#include "server/config.h"
+#include "server/metrics.h"
+
+namespace ors::server {
+
+// The worker that owns a session id (by a hash of the id; stable for the process's life).
+unsigned workerOf(std::string_view sessionId, unsigned workerCount);
+
+class Worker {
+ public:
+  using Job = std::function<void(Worker&)>;
+  Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread. `elsewhere` delivers an event to a session of another worker.
+  void start(std::function<bool(const std::string&, scxml::Event)> elsewhere);
+  // Runs the jobs already queued, then stops the thread and joins it.
+  void stop();
+  // Queues `job` for the worker thread. False (and the job is dropped) when the worker already
+  // has the configured maximum of queued jobs: the caller answers 503.
+  bool post(Job job, bool force = false);
+
+  // ---- worker thread only ----
+  scxml::Runtime& runtime() { return *runtime_; }
+  std::string newSessionId() const;  // an id of this node that maps to this worker
+  // Holds `reply` until the session answers `requestId` with <ws:response>, or 504 at timeout.
+  void awaitResponse(const std::string& requestId, unsigned httpVersion, http::Reply reply);
+  // Runs `job` on this worker after `delay` (e.g. a start with a future idealtime).
+  void after(std::chrono::milliseconds delay, Job job);
+
+  unsigned index() const { return index_; }
+  size_t sessionCount() const { return sessions_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  void afterJob();  // run sessions until idle, re-arm the timer, publish counts
+  void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
+                 const scxml::Value& params);
+
+  const unsigned index_, count_;
+  const Config& config_;
+  Metrics& metrics_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+  std::unique_ptr<dm::Engine> engine_;
+  std::unique_ptr<scxml::Runtime> runtime_;
+  std::function<bool(const std::string&, scxml::Event)> elsewhere_;
+  std::thread thread_;
+  std::atomic<size_t> queued_{0};
+  std::atomic<size_t> sessions_{0};
+  struct Pending {
+    http::Reply reply;
+    unsigned version;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  std::map<std::string, Pending> pending_;  // worker thread only
+};
+
+}  // namespace ors::server
