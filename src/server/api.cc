@@ -2,13 +2,12 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/parse_query.hpp>
 #include <algorithm>
 #include <chrono>
 #include <mutex>
 
 #include "common/ids.h"
+#include "http/url.h"
 
 namespace ors::server {
 
@@ -72,17 +71,6 @@ const char kHelp[] = R"HELP({
   ]
 })HELP";
 
-// Adds URL-encoded pairs ("a=1&b=2") to `out`; false on malformed percent-encoding.
-bool addQuery(std::string_view query, boost::json::object& out) {
-  auto parsed = boost::urls::parse_query(query);
-  if (!parsed) return false;
-  for (auto p : *parsed) {
-    if (p.key.empty()) continue;
-    out[p.key] = p.has_value ? p.value : std::string();
-  }
-  return true;
-}
-
 bool prefersText(const http::Request& req) {
   auto accept = req[bh::field::accept];
   return accept.find("text/plain") != std::string_view::npos && accept.find("json") == std::string_view::npos;
@@ -99,12 +87,11 @@ void Api::handle(http::Request&& request, http::Reply reply) {
     reply(std::move(res));
   };
   Call& c = *call;
-  auto target = boost::urls::parse_origin_form(c.request.target());
-  if (!target) return c.error(bh::status::bad_request, "malformed request target");
   std::vector<std::string> seg;
-  for (auto s : target->segments()) seg.push_back(s);  // decoded
-  if (target->has_query() && !addQuery(target->encoded_query(), c.params))
-    return c.error(bh::status::bad_request, "malformed query string");
+  std::string_view query;
+  std::string_view rawTarget(c.request.target().data(), c.request.target().size());
+  if (!http::parseTarget(rawTarget, &seg, &query)) return c.error(bh::status::bad_request, "malformed request target");
+  if (!http::parseForm(query, c.params)) return c.error(bh::status::bad_request, "malformed query string");
   bh::verb method = c.request.method();
   bool get = method == bh::verb::get, post = method == bh::verb::post;
   auto methodNotAllowed = [&](const char* allow) {
@@ -126,7 +113,7 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       if (ec || !v.is_object()) return c.error(bh::status::bad_request, "the body is not a JSON object");
       for (auto& kv : v.as_object()) c.params[kv.key()] = kv.value();
     } else if (type.empty() || type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
-      if (!addQuery(c.request.body(), c.params)) return c.error(bh::status::bad_request, "malformed form body");
+      if (!http::parseForm(c.request.body(), c.params)) return c.error(bh::status::bad_request, "malformed form body");
     } else {
       return c.error(bh::status::unsupported_media_type,
                      "body must be application/x-www-form-urlencoded or application/json");

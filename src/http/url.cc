@@ -1,0 +1,74 @@
+#include "http/url.h"
+
+namespace ors::http {
+
+namespace {
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = hex(in[i + 1]);
+      int l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out->push_back(static_cast<char>(h * 16 + l));
+      i += 2;
+    } else if (c == '+' && plusAsSpace) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+bool parseTarget(std::string_view target, std::vector<std::string>* segments, std::string_view* query) {
+  if (target.empty() || target[0] != '/') return false;
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  *query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  size_t hash = query->find('#');
+  if (hash != std::string_view::npos) *query = query->substr(0, hash);
+  segments->clear();
+  size_t i = 1;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string seg;
+    if (!percentDecode(path.substr(i, j - i), false, &seg)) return false;
+    segments->push_back(std::move(seg));
+    i = j + 1;
+  }
+  if (!segments->empty() && segments->back().empty()) segments->pop_back();  // trailing '/'
+  return true;
+}
+
+bool parseForm(std::string_view form, boost::json::object& out) {
+  size_t i = 0;
+  while (i < form.size()) {
+    size_t amp = form.find('&', i);
+    if (amp == std::string_view::npos) amp = form.size();
+    std::string_view pair = form.substr(i, amp - i);
+    i = amp + 1;
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key, value;
+    if (!percentDecode(pair.substr(0, eq), true, &key)) return false;
+    if (eq != std::string_view::npos && !percentDecode(pair.substr(eq + 1), true, &value)) return false;
+    if (key.empty()) continue;
+    out[key] = value;
+  }
+  return true;
+}
+
+}  // namespace ors::http

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""orsd over real HTTP: every call of the ORS interface, the cookie, and each bad input.
+
+Hermetic: each server listens on 127.0.0.1 on a port the OS picks, reads documents from a
+temporary folder, and is stopped (SIGTERM) by the test that started it. No fixed sleeps: every
+wait polls for its condition with a deadline.
+Usage: orsd_test.py PATH-TO-ORSD
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ORSD = None
+
+ROUTING = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
+    version="1.0" datamodel="ecmascript" name="routing" initial="waiting">
+  <datamodel><data id="vip" expr="false"/><data id="agent" expr="null"/></datamodel>
+  <state id="waiting">
+    <transition event="call" cond="_event.data.vip == 'yes'" target="vipq"/>
+    <transition event="call" target="queue"/>
+    <transition event="ask">
+      <ws:response requestid="_event.sendid" resultcode="'OK'">
+        <param name="echo" expr="_event.data.param.q"/>
+        <param name="vip" expr="vip"/>
+      </ws:response>
+    </transition>
+    <transition event="spin"><script>while (true) {}</script></transition>
+    <transition event="error.execution" target="recovered"/>
+  </state>
+  <state id="vipq"/>
+  <state id="queue"/>
+  <state id="recovered"/>
+</scxml>"""
+
+PARENT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="s">
+  <state id="s">
+    <invoke type="scxml" src="child.scxml" id="kid"/>
+    <transition event="hello" target="greeted"/>
+  </state>
+  <state id="greeted"><transition event="done.invoke.kid" target="childDone"/></state>
+  <state id="childDone"/>
+</scxml>"""
+
+CHILD = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="c">
+  <state id="c">
+    <onentry><send target="#_parent" event="hello"/></onentry>
+    <transition event="bye" target="end"/>
+  </state>
+  <final id="end"/>
+</scxml>"""
+
+BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
+  <state id="a">
+    <transition target="nowhere"/>
+  </state>
+</scxml>"""
+
+
+class Orsd:
+    """One orsd process on 127.0.0.1:<port the OS picked>, documents in a temporary folder."""
+
+    def __init__(self, *settings):
+        self.dir = tempfile.TemporaryDirectory()
+        docs = os.path.join(self.dir.name, "docs")
+        os.makedirs(docs)
+        for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
+                           ("child.scxml", CHILD), ("broken.scxml", BROKEN)):
+            with open(os.path.join(docs, name), "w") as f:
+                f.write(text)
+        args = [ORSD, "--port", "0", "--address", "127.0.0.1",
+                "--data-dir", os.path.join(self.dir.name, "data"),
+                "--set", "orchestration/document-roots=" + docs]
+        for s in settings:
+            args += ["--set", s]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("orsd did not start: " + line + self.proc.stderr.read())
+        self.port = int(m.group(1))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.dir.cleanup()
+        return code
+
+    def call(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            h = dict(headers or {})
+            if isinstance(body, dict):
+                body = json.dumps(body)
+                h.setdefault("Content-Type", "application/json")
+            elif isinstance(body, str):
+                h.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            data = r.read().decode()
+            return r.status, dict(r.getheaders()), data
+        finally:
+            conn.close()
+
+    def start(self, body="src=routing.scxml"):
+        status, headers, data = self.call("POST", "/scxml/session/start", body)
+        assert status == 200, (status, data)
+        return json.loads(data)["sessionid"], headers
+
+    def query(self, sid):
+        status, _, data = self.call("GET", "/scxml/session/%s/query" % sid)
+        return status, (json.loads(data) if data else None)
+
+    def wait_for(self, predicate, what, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.01)
+        raise AssertionError("timed out waiting for " + what)
+
+    def raw(self, data, read=True):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(data)
+            if not read:
+                return b""
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+
+class OrsdTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
+                     "http/max-body=4096", "http/max-header=2048")
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.s.stop()
+        assert code == 0, "orsd exited with %d after SIGTERM" % code
+
+    def test_heartbeat_and_help(self):
+        # HAProxy sends a bare HTTP/1.0 request without Host.
+        reply = self.s.raw(b"GET /heartbeat HTTP/1.0\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.0 200"), reply)
+        status, headers, data = self.s.call("GET", "/ors/help")
+        self.assertEqual(status, 200)
+        self.assertIn("/scxml/session/start", data)
+
+    def test_start_sets_cookie_and_id_shape(self):
+        sid, headers = self.s.start()
+        self.assertRegex(sid, r"^[0-9A-V]{32}$")
+        self.assertTrue(sid.startswith("0001"))  # node 1 encoded
+        self.assertEqual(headers["Set-Cookie"], "ORSSESSIONID=%s.node1; Path=/" % sid)
+        status, headers, data = self.s.call("POST", "/scxml/session/start", "src=routing.scxml",
+                                            {"Accept": "text/plain"})
+        self.assertEqual(status, 200)
+        self.assertRegex(data, r"^[0-9A-V]{32}$")
+
+    def test_start_data_and_events(self):
+        sid, _ = self.s.start({"src": "routing.scxml", "vip": True})
+        status, q = self.s.query(sid)
+        self.assertEqual((status, q["configuration"]), (200, ["waiting"]))
+        status, _, _ = self.s.call("POST", "/scxml/session/%s/event/call?vip=yes" % sid, "")
+        self.assertEqual(status, 200)
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["vipq"], "vipq: %s" % (self.s.query(sid),))
+        sid2, _ = self.s.start()
+        self.s.call("POST", "/scxml/session/%s/event/call" % sid2, {"vip": "no"})
+        self.s.wait_for(lambda: self.s.query(sid2)[1]["configuration"] == ["queue"], "queue")
+
+    def test_request_answered_by_ws_response(self):
+        sid, _ = self.s.start({"src": "routing.scxml", "vip": 7})
+        status, _, data = self.s.call("POST", "/scxml/session/%s/request/ask" % sid, "q=hello")
+        self.assertEqual(status, 200, data)
+        body = json.loads(data)
+        self.assertEqual(body["type"], "positive")
+        self.assertEqual(body["resultcode"], "OK")
+        self.assertEqual(body["params"], {"echo": "hello", "vip": 7})
+
+    def test_request_without_response_times_out(self):
+        sid, _ = self.s.start()
+        status, headers, data = self.s.call("POST", "/scxml/session/%s/request/nobody" % sid, "")
+        self.assertEqual(status, 504, data)
+        self.assertIn("error", json.loads(data))
+
+    def test_terminate_and_unknown_sessions(self):
+        sid, _ = self.s.start()
+        status, _, _ = self.s.call("POST", "/scxml/session/%s/terminate" % sid)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.s.query(sid)[0], 404)
+        self.assertEqual(self.s.call("POST", "/scxml/session/%s/event/x" % sid)[0], 404)
+        self.assertEqual(self.s.query("NOTANID")[0], 404)
+        self.assertEqual(self.s.call("GET", "/no/such/thing")[0], 404)
+
+    def test_wrong_methods(self):
+        for method, path in (("PUT", "/scxml/session/start"), ("GET", "/scxml/session/start"),
+                             ("DELETE", "/scxml/session/00010000000000000000000000000000/terminate"),
+                             ("POST", "/heartbeat")):
+            status, headers, data = self.s.call(method, path)
+            self.assertEqual(status, 405, (method, path))
+            self.assertIn("Allow", headers)
+            self.assertIn("error", json.loads(data))
+
+    def test_bad_documents(self):
+        status, _, data = self.s.call("POST", "/scxml/session/start", "")
+        self.assertEqual(status, 400)
+        self.assertIn("src", json.loads(data)["error"])
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=broken.scxml")
+        self.assertEqual(status, 400)
+        self.assertRegex(json.loads(data)["errors"][0], r"broken\.scxml:3:5: error: unknown target state 'nowhere'")
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=missing.scxml")
+        self.assertEqual(status, 400)
+        self.assertIn("missing.scxml", json.loads(data)["error"])
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=/etc/passwd")
+        self.assertEqual(status, 400)
+        self.assertIn("outside the document roots", json.loads(data)["error"])
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=../../../etc/passwd")
+        self.assertEqual(status, 400)
+
+    def test_malformed_requests_harm_no_one(self):
+        status, _, _ = self.s.call("POST", "/scxml/session/start", "src=%zz")
+        self.assertEqual(status, 400)
+        status, _, _ = self.s.call("POST", "/scxml/session/start", "{not json", {"Content-Type": "application/json"})
+        self.assertEqual(status, 400)
+        status, _, _ = self.s.call("POST", "/scxml/session/start", "src=routing.scxml&x=" + "a" * 5000)
+        self.assertEqual(status, 413)
+        reply = self.s.raw(b"GET /heartbeat HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 4000 + b"\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 431"), reply[:40])
+        reply = self.s.raw(b"GARBAGE\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply[:40])
+        # A half-sent body keeps only its own connection waiting.
+        half = socket.create_connection(("127.0.0.1", self.s.port), timeout=10)
+        try:
+            half.sendall(b"POST /scxml/session/start HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nsrc=rout")
+            sid, _ = self.s.start()
+            self.assertEqual(self.s.query(sid)[0], 200)
+        finally:
+            half.close()
+
+    def test_runaway_script_is_stopped_and_server_goes_on(self):
+        sid, _ = self.s.start()
+        other, _ = self.s.start()
+        self.s.call("POST", "/scxml/session/%s/event/spin" % sid, "")
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["recovered"], "error.execution")
+        self.assertEqual(self.s.query(other)[1]["configuration"], ["waiting"])
+
+    def test_invoked_child_runs_in_process(self):
+        sid, _ = self.s.start("src=parent.scxml")
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["greeted"], "child's event")
+
+    def test_list_sessions_and_metrics(self):
+        sid, _ = self.s.start()
+        status, _, data = self.s.call("GET", "/scxml/sessions?limit=1000")
+        self.assertEqual(status, 200, data)
+        self.assertIn(sid, json.loads(data)["sessions"])
+        self.assertEqual(self.s.call("GET", "/scxml/sessions?limit=0")[0], 400)
+        status, headers, data = self.s.call("GET", "/metrics")
+        self.assertEqual(status, 200)
+        m = re.search(r"^ors_sessions_created_total (\d+)$", data, re.M)
+        self.assertTrue(m and int(m.group(1)) >= 1)
+        for name in ("ors_active_sessions", "ors_pending_sessions", "ors_create_session_time_seconds_count",
+                     "ors_document_processing_time_seconds_count", "ors_scxml_event_queuing_time_seconds_count",
+                     "ors_http_fetch_time_seconds_count", "ors_func_execution_time_seconds_count",
+                     "ors_redirect_time_seconds_count", "ors_fetch_total"):
+            self.assertRegex(data, r"(?m)^%s " % name)
+
+    def test_idealtime_schedules_the_start(self):
+        ideal = int(time.time() * 1000) + 300
+        sid, _ = self.s.start("src=routing.scxml&idealtime=%d" % ideal)
+        self.s.wait_for(lambda: self.s.query(sid)[0] == 200, "the scheduled start")
+        self.assertGreaterEqual(time.time() * 1000, ideal - 5)
+        self.assertEqual(self.s.call("POST", "/scxml/session/start", "src=routing.scxml&idealtime=soon")[0], 400)
+
+
+class LimitsTest(unittest.TestCase):
+    def test_too_many_sessions(self):
+        s = Orsd("orchestration/max-sessions=1")
+        try:
+            s.start()
+            status, headers, data = s.call("POST", "/scxml/session/start", "src=routing.scxml")
+            self.assertEqual(status, 503)
+            self.assertIn("Retry-After", headers)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+if __name__ == "__main__":
+    ORSD = sys.argv.pop(1)
+    unittest.main(verbosity=2)
