@@ -68,7 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stream_.expires_never();
     auto self = shared_from_this();
     handler_(std::move(req), [self](Response res) {
-      net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+      net::dispatch(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
     });
   }
 
@@ -134,7 +134,8 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 
  private:
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+    auto exec = options_.connectionExecutor ? options_.connectionExecutor() : net::any_io_executor(net::make_strand(ioc_));
+    acceptor_.async_accept(exec, [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
       if (!ec) {
         s.set_option(tcp::no_delay(true), ec);

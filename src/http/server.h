@@ -4,6 +4,7 @@
 // never affect another connection. Runs on the io_context it is given (any number of threads).
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/message.hpp>
@@ -18,7 +19,8 @@ namespace ors::http {
 namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
-// Sends the response of one request; call it exactly once, from any thread.
+// Sends the response of one request; call it exactly once, from any thread (on the connection's
+// own thread it writes at once, without a queue hop).
 using Reply = std::function<void(Response)>;
 using Handler = std::function<void(Request&& request, Reply reply)>;
 
@@ -28,6 +30,9 @@ struct ServerOptions {
   size_t bodyLimit = 1 << 20;
   size_t headerLimit = 16 << 10;
   std::chrono::seconds idleTimeout{60};
+  // Where each accepted connection lives (e.g. round robin over worker threads' io_contexts, so a
+  // request is parsed on the thread that will most likely serve it). Default: the acceptor's.
+  std::function<boost::asio::any_io_executor()> connectionExecutor;
 };
 
 // A JSON error body: {"error": message}.

@@ -82,6 +82,11 @@ void Worker::stop() {
 }
 
 bool Worker::post(Job job, bool force) {
+  if (ioc_.get_executor().running_in_this_thread()) {
+    job(*this);
+    afterJob();
+    return true;
+  }
   if (!force && queued_.load(std::memory_order_relaxed) >= config_.maxQueuedEvents) return false;
   queued_.fetch_add(1, std::memory_order_relaxed);
   net::post(ioc_, [this, job = std::move(job)] {

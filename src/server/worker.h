@@ -36,9 +36,12 @@ class Worker {
   void start(std::function<bool(const std::string&, scxml::Event)> elsewhere);
   // Runs the jobs already queued, then stops the thread and joins it.
   void stop();
-  // Queues `job` for the worker thread. False (and the job is dropped) when the worker already
-  // has the configured maximum of queued jobs: the caller answers 503.
+  // Runs `job` on the worker thread: at once when called on it, else queued. False (and the job
+  // is dropped) when the worker already has the configured maximum of queued jobs: the caller
+  // answers 503.
   bool post(Job job, bool force = false);
+  // The worker's event loop, which also serves the HTTP connections placed on it.
+  boost::asio::io_context& ioContext() { return ioc_; }
 
   // ---- worker thread only ----
   scxml::Runtime& runtime() { return *runtime_; }

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include <js/Array.h>
 #include <js/BuildId.h>
 #include <js/CallAndConstruct.h>
 #include <js/CompilationAndEvaluation.h>
@@ -264,6 +265,11 @@ bool EcmaEngine::init() {
   scrub_.emplace(cx_, compileGlobal("ors:scrub", "/(?:)/.exec('');"));
   if (!scrub_->get()) return false;
   {
+    JS::RootedObject table(cx_, JS::NewArrayObject(cx_, 0));
+    if (!table) return false;
+    envTable_.emplace(cx_, table);
+  }
+  {
     JSFunction* getter = JS_NewFunction(cx_, nativeEventGetter, 0, 0, "_event");
     if (!getter) return false;
     JS::RootedObject getterObj(cx_, JS_GetFunctionObject(getter));
@@ -309,6 +315,8 @@ EcmaEngine::~EcmaEngine() {
     idleDocs_.clear();
     jobs_.jobs.clear();
     scrub_.reset();
+    eventGetter_.reset();
+    envTable_.reset();
     global_.reset();
     JS_RemoveExtraGCRootsTracer(cx_, traceRoots, this);
     JS_SetContextPrivate(cx_, nullptr);
@@ -573,8 +581,44 @@ std::unique_ptr<DataModel> EcmaEngine::create(const Document& doc, Host& host) {
   if (env && !JS_DefinePropertyById(cx_, env, id, JS::UndefinedHandleValue, JSPROP_PERMANENT)) {
     env = nullptr;
   }
+  uint32_t slot = env ? storeEnv(env) : EcmaSession::kNoSlot;
   if (JS_IsExceptionPending(cx_)) JS_ClearPendingException(cx_);
-  return std::make_unique<EcmaSession>(*this, dc, host, env, ++nextSerial_);
+  return std::make_unique<EcmaSession>(*this, dc, host, slot, ++nextSerial_);
+}
+
+uint32_t EcmaEngine::storeEnv(JS::HandleObject env) {
+  uint32_t slot;
+  if (!freeSlots_.empty()) {
+    slot = freeSlots_.back();
+    freeSlots_.pop_back();
+  } else {
+    slot = slotCount_++;
+  }
+  JS::RootedObject table(cx_, envTable_->get());
+  if (!JS_SetElement(cx_, table, slot, env)) {
+    JS_ClearPendingException(cx_);
+    freeSlots_.push_back(slot);
+    return EcmaSession::kNoSlot;
+  }
+  return slot;
+}
+
+JSObject* EcmaEngine::envAt(uint32_t slot) {
+  JS::RootedObject table(cx_, envTable_->get());
+  JS::RootedValue v(cx_);
+  if (!JS_GetElement(cx_, table, slot, &v) || !v.isObject()) {
+    JS_ClearPendingException(cx_);
+    return nullptr;
+  }
+  return &v.toObject();
+}
+
+void EcmaEngine::releaseEnv(uint32_t slot) {
+  if (slot == EcmaSession::kNoSlot) return;
+  JSAutoRealm realm(cx_, global());
+  JS::RootedObject table(cx_, envTable_->get());
+  if (!JS_SetElement(cx_, table, slot, JS::UndefinedHandleValue)) JS_ClearPendingException(cx_);
+  freeSlots_.push_back(slot);
 }
 
 }  // namespace ecma

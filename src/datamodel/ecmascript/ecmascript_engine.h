@@ -126,6 +126,14 @@ class EcmaEngine final : public Engine {
   std::optional<JS::PersistentRootedScript> scrub_;
   std::optional<JS::PersistentRootedObject> eventGetter_;  // the lazy `_event` getter
   JobQueue jobs_;
+  // Every session's JSM environment, by slot: one array, one root. (A PersistentRooted per
+  // session made every minor GC trace all sessions: milliseconds with 100,000 of them.)
+  std::optional<JS::PersistentRootedObject> envTable_;
+  std::vector<uint32_t> freeSlots_;
+  uint32_t slotCount_ = 0;
+  uint32_t storeEnv(JS::HandleObject env);  // realm entered; EcmaSession::kNoSlot on failure
+  JSObject* envAt(uint32_t slot);
+  void releaseEnv(uint32_t slot);
 
   // Pinned property keys: the result slot, system variables, fields of _event.
   jsid idResult_{}, idEvent_{}, idSessionId_{}, idName_{}, idIoProcessors_{};
@@ -162,8 +170,8 @@ class EcmaEngine final : public Engine {
 // ---- a session --------------------------------------------------------------------------------
 class EcmaSession final : public DataModel {
  public:
-  EcmaSession(EcmaEngine& engine, DocCache& doc, Host& host, JSObject* env, uint64_t serial)
-      : eng_(engine), doc_(doc), host_(host), serial_(serial), env_(engine.cx(), env) {}
+  EcmaSession(EcmaEngine& engine, DocCache& doc, Host& host, uint32_t slot, uint64_t serial)
+      : eng_(engine), doc_(doc), host_(host), serial_(serial), slot_(slot) {}
   ~EcmaSession() override;
 
   void setSystemVariables(const std::string& sessionId, const std::string& name,
@@ -203,7 +211,13 @@ class EcmaSession final : public DataModel {
   DocCache& doc_;
   Host& host_;
   uint64_t serial_;
-  JS::PersistentRootedObject env_;
+  // The session's JSM environment lives in the engine's environment table (see EcmaEngine), so
+  // that minor GCs need not trace one root per session. Entry roots it while the session runs.
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  uint32_t slot_ = kNoSlot;
+  JS::Rooted<JSObject*>* envRoot_ = nullptr;  // set by the innermost Entry for this session
+  bool hasEnv() const { return slot_ != kNoSlot; }
+  JS::HandleObject env() const { return *envRoot_; }
   const scxml::Event* event_ = nullptr;  // valid until the next setEvent (DataModel contract)
   bool eventMaterialized_ = false;
 };
@@ -212,7 +226,10 @@ class EcmaSession final : public DataModel {
 // RegExp statics scrub) and, when outermost, arms the watchdog and runs Promise jobs on exit.
 class Entry {
  public:
-  explicit Entry(EcmaSession& s) : e_(s.eng_), realm_(s.eng_.cx(), s.eng_.global()) {
+  explicit Entry(EcmaSession& s)
+      : e_(s.eng_), realm_(s.eng_.cx(), s.eng_.global()), s_(s), env_(s.eng_.cx(), s.hasEnv() ? s.eng_.envAt(s.slot_) : nullptr) {
+    prevEnv_ = s.envRoot_;
+    s.envRoot_ = &env_;
     outer_ = e_.depth_++ == 0;
     prev_ = e_.current_;
     e_.current_ = &s;
@@ -242,6 +259,7 @@ class Entry {
     }
     e_.current_ = prev_;
     --e_.depth_;
+    s_.envRoot_ = prevEnv_;
   }
   Entry(const Entry&) = delete;
   Entry& operator=(const Entry&) = delete;
@@ -249,6 +267,9 @@ class Entry {
  private:
   EcmaEngine& e_;
   JSAutoRealm realm_;
+  EcmaSession& s_;
+  JS::RootedObject env_;
+  JS::Rooted<JSObject*>* prevEnv_ = nullptr;
   EcmaSession* prev_ = nullptr;
   bool outer_ = false;
 };

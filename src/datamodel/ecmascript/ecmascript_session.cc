@@ -24,19 +24,19 @@ namespace ors::dm::ecma {
 // ---- session implementation -------------------------------------------------------------------
 
 EcmaSession::~EcmaSession() {
-  env_.reset();
+  eng_.releaseEnv(slot_);
   eng_.release(&doc_);
 }
 
 Status EcmaSession::exec(JSScript* script) {
   JS::RootedScript s(cx(), script);
-  if (!JS::ExecuteInJSMEnvironment(cx(), s, env_)) return eng_.takeError();
+  if (!JS::ExecuteInJSMEnvironment(cx(), s, env())) return eng_.takeError();
   return Status::ok();
 }
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
   if (const FastExpr* f = eng_.fast(doc_, expr)) {
-    if (f->eval(cx(), env_, lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
+    if (f->eval(cx(), env(), lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, expr, kValue, st);
@@ -44,8 +44,8 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
   st = exec(s);
   if (!st) return st;
   JS::RootedId id(cx(), eng_.idResult_);
-  if (!JS_GetPropertyById(cx(), env_, id, out)) return eng_.takeError();
-  if (out.isObject() && !JS_SetPropertyById(cx(), env_, id, JS::UndefinedHandleValue)) {
+  if (!JS_GetPropertyById(cx(), env(), id, out)) return eng_.takeError();
+  if (out.isObject() && !JS_SetPropertyById(cx(), env(), id, JS::UndefinedHandleValue)) {
     JS_ClearPendingException(cx());
   }
   return Status::ok();
@@ -53,15 +53,15 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
   if (const FastExpr* f = eng_.fast(doc_, location)) {
-    if (f->assign(cx(), env_, lazyEvent(), v) == FastExpr::Outcome::kOk) return Status::ok();
+    if (f->assign(cx(), env(), lazyEvent(), v) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, location, kLocation, st);
   if (!s) return st;
   JS::RootedId id(cx(), eng_.idResult_);
-  if (!JS_SetPropertyById(cx(), env_, id, v)) return eng_.takeError();
+  if (!JS_SetPropertyById(cx(), env(), id, v)) return eng_.takeError();
   st = exec(s);
-  if (v.isObject() && !JS_SetPropertyById(cx(), env_, id, JS::UndefinedHandleValue)) {
+  if (v.isObject() && !JS_SetPropertyById(cx(), env(), id, JS::UndefinedHandleValue)) {
     JS_ClearPendingException(cx());
   }
   return st;
@@ -74,7 +74,7 @@ Status EcmaSession::jsFailure(const std::string& what) {
 
 void EcmaSession::setSystemVariables(const std::string& sessionId, const std::string& name,
                                      const Value& ioprocessors) {
-  if (!env_) return;
+  if (!hasEnv()) return;
   Entry en(*this);
   JSContext* c = cx();
   const unsigned attrs = JSPROP_ENUMERATE | JSPROP_READONLY | JSPROP_PERMANENT;
@@ -82,7 +82,7 @@ void EcmaSession::setSystemVariables(const std::string& sessionId, const std::st
   JS::RootedId id(c);
   auto define = [&](jsid key) {
     id = key;
-    if (!JS_DefinePropertyById(c, env_, id, v, attrs)) JS_ClearPendingException(c);
+    if (!JS_DefinePropertyById(c, env(), id, v, attrs)) JS_ClearPendingException(c);
   };
   if (JSString* s = ecma::newString(c, sessionId)) {
     v.setString(s);
@@ -103,7 +103,7 @@ void EcmaSession::setSystemVariables(const std::string& sessionId, const std::st
     // Bound (to undefined) before the first event, so that `cond="_event"` is simply false
     // (W3C test 319); setEvent redefines it, hence configurable.
     id = eng_.idEvent_;
-    if (!JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+    if (!JS_DefinePropertyById(c, env(), id, JS::UndefinedHandleValue,
                                JSPROP_ENUMERATE | JSPROP_READONLY)) {
       JS_ClearPendingException(c);
     }
@@ -112,14 +112,14 @@ void EcmaSession::setSystemVariables(const std::string& sessionId, const std::st
 }
 
 void EcmaSession::declareData(const scxml::Data& data) {
-  if (!env_) return;
+  if (!hasEnv()) return;
   Entry en(*this);
   JSContext* c = cx();
   JS::RootedString name(c, ecma::newString(c, data.id));
   JS::RootedId id(c);
   bool has = false;
-  if (!name || !JS_StringToId(c, name, &id) || !JS_HasOwnPropertyById(c, env_, id, &has) ||
-      (!has && !JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+  if (!name || !JS_StringToId(c, name, &id) || !JS_HasOwnPropertyById(c, env(), id, &has) ||
+      (!has && !JS_DefinePropertyById(c, env(), id, JS::UndefinedHandleValue,
                                       JSPROP_ENUMERATE | JSPROP_PERMANENT))) {
     JS_ClearPendingException(c);
   }
@@ -133,7 +133,7 @@ Status EcmaSession::contentValue(const std::string& body, JS::MutableHandleValue
 }
 
 Status EcmaSession::initData(const scxml::Data& data) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JSContext* c = cx();
   JS::RootedValue v(c);
@@ -150,7 +150,7 @@ Status EcmaSession::initData(const scxml::Data& data) {
   JS::RootedString name(c, ecma::newString(c, data.id));
   JS::RootedId id(c);
   if (!name || !JS_StringToId(c, name, &id) ||
-      !JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_PERMANENT)) {
+      !JS_DefinePropertyById(c, env(), id, v, JSPROP_ENUMERATE | JSPROP_PERMANENT)) {
     Status def = jsFailure("cannot define data '" + data.id + "'");
     if (st) st = def;
   }
@@ -162,14 +162,14 @@ Status EcmaSession::initData(const scxml::Data& data) {
 // `_event` to it. The fast path reads primitive fields straight from the host event, so a macrostep
 // whose expressions read `_event.name` or `_event.data.n` never builds an object.
 void EcmaSession::setEvent(const scxml::Event& event) {
-  if (!env_ || !doc_.usesEvent) return;
+  if (!hasEnv() || !doc_.usesEvent) return;
   event_ = &event;
   eventMaterialized_ = false;
   Entry en(*this);
   JSContext* c = cx();
   JS::RootedId id(c, eng_.idEvent_);
   JS::RootedObject getter(c, eng_.eventGetter_->get());
-  if (!JS_DefinePropertyById(c, env_, id, getter, nullptr, JSPROP_ENUMERATE)) {
+  if (!JS_DefinePropertyById(c, env(), id, getter, nullptr, JSPROP_ENUMERATE)) {
     JS_ClearPendingException(c);
   }
 }
@@ -218,14 +218,14 @@ bool EcmaSession::materializeEvent(JS::MutableHandleValue out) {
   if (!ok || !JS_FreezeObject(c, ev)) return false;
   v.setObject(*ev);
   id = eng_.idEvent_;
-  if (!JS_DefinePropertyById(c, env_, id, v, JSPROP_ENUMERATE | JSPROP_READONLY)) return false;
+  if (!JS_DefinePropertyById(c, env(), id, v, JSPROP_ENUMERATE | JSPROP_READONLY)) return false;
   eventMaterialized_ = true;
   out.set(v);
   return true;
 }
 
 Result<bool> EcmaSession::evalCond(const Expr& cond) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JS::RootedValue v(cx());
   Status st = evalRaw(cond, &v);
@@ -234,7 +234,7 @@ Result<bool> EcmaSession::evalCond(const Expr& cond) {
 }
 
 Result<Value> EcmaSession::evalValue(const Expr& expr) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JS::RootedValue v(cx());
   Status st = evalRaw(expr, &v);
@@ -252,7 +252,7 @@ Result<Value> EcmaSession::evalValue(const Expr& expr) {
 }
 
 Result<std::string> EcmaSession::evalString(const Expr& expr) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JSContext* c = cx();
   JS::RootedValue v(c);
@@ -280,7 +280,7 @@ Result<std::string> EcmaSession::evalString(const Expr& expr) {
 }
 
 Status EcmaSession::assign(const Expr& location, const Expr& expr) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JS::RootedValue v(cx());
   Status st = evalRaw(expr, &v);
@@ -289,7 +289,7 @@ Status EcmaSession::assign(const Expr& location, const Expr& expr) {
 }
 
 Status EcmaSession::assignValue(const Expr& location, const Value& value) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   JS::RootedValue v(cx());
   if (!ecma::valueToJS(cx(), value, &v)) return eng_.takeError();
@@ -297,7 +297,7 @@ Status EcmaSession::assignValue(const Expr& location, const Value& value) {
 }
 
 Status EcmaSession::execScript(const Expr& script) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   Entry en(*this);
   Status st;
   JSScript* s = eng_.compiled(doc_, script, kScript, st);
@@ -311,21 +311,21 @@ bool EcmaSession::ensureDeclared(const std::string& name) {
   JS::RootedId id(c);
   if (!str || !JS_StringToId(c, str, &id)) return false;
   bool has = false;
-  if (!JS_HasOwnPropertyById(c, env_, id, &has)) return false;
+  if (!JS_HasOwnPropertyById(c, env(), id, &has)) return false;
   if (has) return true;
-  JS::RootedObject lexical(c, JS_ExtensibleLexicalEnvironment(env_));
+  JS::RootedObject lexical(c, JS_ExtensibleLexicalEnvironment(env()));
   if (lexical && !JS_HasOwnPropertyById(c, lexical, id, &has)) return false;
   if (has) return true;
   JS::RootedObject global(c, eng_.global());
   if (!JS_HasPropertyById(c, global, id, &has)) return false;
   if (has) return true;
-  return JS_DefinePropertyById(c, env_, id, JS::UndefinedHandleValue,
+  return JS_DefinePropertyById(c, env(), id, JS::UndefinedHandleValue,
                                JSPROP_ENUMERATE | JSPROP_PERMANENT);
 }
 
 Status EcmaSession::forEach(const Expr& array, const Expr& item, const Expr& index,
                             const std::function<Status()>& body) {
-  if (!env_) return broken();
+  if (!hasEnv()) return broken();
   JSContext* c = cx();
   JS::RootedValueVector items(c);
   {
