@@ -32,6 +32,7 @@ class DataModel {
   virtual ~DataModel() = default;
 
   // Sets _sessionid, _name and _ioprocessors (read-only to the document). Called once, first.
+  // `ioprocessors` stays valid for the datamodel's life, so it may be read lazily.
   virtual void setSystemVariables(const std::string& sessionId, const std::string& name,
                                   const Value& ioprocessors) = 0;
 

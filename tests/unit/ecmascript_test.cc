@@ -89,8 +89,7 @@ class EcmaTest : public ::testing::Test {
   DataModel& session(TestDoc& d, TestHost* host = nullptr) {
     sessions_.push_back(engine_->create(d.doc(), host ? *host : host_));
     auto& dm = *sessions_.back();
-    dm.setSystemVariables("sid-" + std::to_string(sessions_.size()), "test",
-                          boost::json::parse(R"({"scxml":{"location":"#_scxml_x"}})"));
+    dm.setSystemVariables("sid-" + std::to_string(sessions_.size()), "test", ioprocessors_);
     return dm;
   }
   // Helpers on a session.
@@ -116,6 +115,8 @@ class EcmaTest : public ::testing::Test {
 
   TestDoc doc_;
   TestHost host_;
+  // Outlives every session (DataModel::setSystemVariables's contract).
+  const Value ioprocessors_ = boost::json::parse(R"({"scxml":{"location":"#_scxml_x"}})");
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<DataModel>> sessions_;
 };
@@ -609,12 +610,13 @@ TEST_F(EcmaTest, ManySessionsComeAndGo) {
   auto& keep = session(doc_);
   ASSERT_TRUE(script(keep, "var k = 1").isOk());
   size_t before = ecmaGcHeapBytes(*engine_);
+  const Value emptyIo = boost::json::object();
   for (int round = 0; round < 5; ++round) {
     std::vector<std::unique_ptr<DataModel>> batch;
     for (int i = 0; i < 200; ++i) {
       batch.push_back(engine_->create(doc_.doc(), host_));
       auto& dm = *batch.back();
-      dm.setSystemVariables("s" + std::to_string(i), "n", Value(boost::json::object()));
+      dm.setSystemVariables("s" + std::to_string(i), "n", emptyIo);
       ASSERT_TRUE(dm.execScript(doc_.expr("var big = new Array(100).fill(0); let q = 1;")).isOk());
       scxml::Event ev;
       ev.name = "e";

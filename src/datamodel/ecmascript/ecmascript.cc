@@ -275,6 +275,11 @@ bool EcmaEngine::init() {
     JS::RootedObject getterObj(cx_, JS_GetFunctionObject(getter));
     if (!JS_FreezeObject(cx_, getterObj)) return false;
     eventGetter_.emplace(cx_, getterObj);
+    JSFunction* io = JS_NewFunction(cx_, nativeIoProcessorsGetter, 0, 0, "_ioprocessors");
+    if (!io) return false;
+    JS::RootedObject ioObj(cx_, JS_GetFunctionObject(io));
+    if (!JS_FreezeObject(cx_, ioObj)) return false;
+    ioGetter_.emplace(cx_, ioObj);
   }
 
   idResult_ = pinnedId("__ors_r");
@@ -316,6 +321,7 @@ EcmaEngine::~EcmaEngine() {
     jobs_.jobs.clear();
     scrub_.reset();
     eventGetter_.reset();
+    ioGetter_.reset();
     envTable_.reset();
     global_.reset();
     JS_RemoveExtraGCRootsTracer(cx_, traceRoots, this);
@@ -406,6 +412,16 @@ bool EcmaEngine::nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp) 
     return true;
   }
   return e->current_->materializeEvent(args.rval());
+}
+
+bool EcmaEngine::nativeIoProcessorsGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  if (!e || !e->current_) {
+    args.rval().setUndefined();
+    return true;
+  }
+  return e->current_->materializeIoProcessors(args.rval());
 }
 
 bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {

@@ -116,6 +116,7 @@ class EcmaEngine final : public Engine {
   static void traceRoots(JSTracer* trc, void* data);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
   static bool nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeIoProcessorsGetter(JSContext* cx, unsigned argc, JS::Value* vp);
   void watchdogLoop();
   DocCache& docCache(const Document& doc);
   jsid pinnedId(const char* name);
@@ -125,6 +126,7 @@ class EcmaEngine final : public Engine {
   std::optional<JS::PersistentRootedObject> global_;
   std::optional<JS::PersistentRootedScript> scrub_;
   std::optional<JS::PersistentRootedObject> eventGetter_;  // the lazy `_event` getter
+  std::optional<JS::PersistentRootedObject> ioGetter_;     // the lazy `_ioprocessors` getter
   JobQueue jobs_;
   // Every session's JSM environment, by slot: one array, one root. (A PersistentRooted per
   // session made every minor GC trace all sessions: milliseconds with 100,000 of them.)
@@ -200,6 +202,8 @@ class EcmaSession final : public DataModel {
   Status evalRaw(const Expr& expr, JS::MutableHandleValue out);
   // Builds `_event` from the host event and binds it (see setEvent). False: exception pending.
   bool materializeEvent(JS::MutableHandleValue out);
+  // Builds `_ioprocessors` (deep-frozen) and binds it for good. False: exception pending.
+  bool materializeIoProcessors(JS::MutableHandleValue out);
   // The host event while `_event` has not been built yet (fast path reads it), else null.
   const scxml::Event* lazyEvent() const { return eventMaterialized_ ? nullptr : event_; }
   Status storeAndAssign(const Expr& location, JS::HandleValue v);
@@ -219,6 +223,7 @@ class EcmaSession final : public DataModel {
   bool hasEnv() const { return slot_ != kNoSlot; }
   JS::HandleObject env() const { return *envRoot_; }
   const scxml::Event* event_ = nullptr;  // valid until the next setEvent (DataModel contract)
+  const Value* ioprocessors_ = nullptr;   // valid for the session's life (DataModel contract)
   bool eventMaterialized_ = false;
 };
 

@@ -92,12 +92,12 @@ void EcmaSession::setSystemVariables(const std::string& sessionId, const std::st
     v.setString(s);
     define(eng_.idName_);
   }
-  if (ecma::valueToJS(c, ioprocessors, &v)) {
-    if (v.isObject()) {
-      JS::RootedObject o(c, &v.toObject());
-      if (!JS_DeepFreezeObject(c, o)) JS_ClearPendingException(c);
-    }
-    define(eng_.idIoProcessors_);
+  // _ioprocessors is built on first read (most documents never read it): a getter until then.
+  ioprocessors_ = &ioprocessors;
+  {
+    id = eng_.idIoProcessors_;
+    JS::RootedObject getter(c, eng_.ioGetter_->get());
+    if (!JS_DefinePropertyById(c, env(), id, getter, nullptr, JSPROP_ENUMERATE)) JS_ClearPendingException(c);
   }
   if (doc_.usesEvent) {
     // Bound (to undefined) before the first event, so that `cond="_event"` is simply false
@@ -172,6 +172,21 @@ void EcmaSession::setEvent(const scxml::Event& event) {
   if (!JS_DefinePropertyById(c, env(), id, getter, nullptr, JSPROP_ENUMERATE)) {
     JS_ClearPendingException(c);
   }
+}
+
+bool EcmaSession::materializeIoProcessors(JS::MutableHandleValue out) {
+  JSContext* c = cx();
+  if (!ioprocessors_) {
+    out.setUndefined();
+    return true;
+  }
+  if (!ecma::valueToJS(c, *ioprocessors_, out)) return false;
+  if (out.isObject()) {
+    JS::RootedObject o(c, &out.toObject());
+    if (!JS_DeepFreezeObject(c, o)) return false;
+  }
+  JS::RootedId id(c, eng_.idIoProcessors_);
+  return JS_DefinePropertyById(c, env(), id, out, JSPROP_ENUMERATE | JSPROP_READONLY | JSPROP_PERMANENT);
 }
 
 bool EcmaSession::materializeEvent(JS::MutableHandleValue out) {
