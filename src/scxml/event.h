@@ -19,6 +19,7 @@ struct Event {
   std::string origintype;
   std::string invokeid;
   Value data;  // null when the event carries no data
+  std::string raw;  // the message as received (BasicHTTP: the whole HTTP request), if any
 
   static const char* typeName(Type t) {
     switch (t) {

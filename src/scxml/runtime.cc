@@ -24,6 +24,8 @@ Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Ses
   if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
   if (options.sessionId.empty())
     options.sessionId = options_.newSessionId ? options_.newSessionId() : "s" + std::to_string(++nextId_);
+  if (options.ioprocessors.is_null() && options_.ioprocessorsFor)
+    options.ioprocessors = options_.ioprocessorsFor(options.sessionId);
   if (sessions_.count(options.sessionId)) return Status::error("session id '" + options.sessionId + "' is in use");
   auto session = std::make_unique<Session>(std::move(doc), *engine, *this, std::move(options));
   Session* raw = session.get();
@@ -134,7 +136,10 @@ bool Runtime::runUntil(const std::function<bool()>& done, Clock::time_point dead
 }
 
 SendOutcome Runtime::route(const std::string& fromId, SendRequest& request, bool checkOnly) {
-  if (request.type != kScxmlProcessorType) return SendOutcome::kInvalid;
+  if (request.type != kScxmlProcessorType) {
+    if (!options_.sendExternal) return SendOutcome::kInvalid;
+    return checkOnly ? SendOutcome::kOk : options_.sendExternal(fromId, request);
+  }
   // The sender may be finishing (its onexit handlers run after it stopped): look it up as it is.
   auto fromIt = sessions_.find(fromId);
   Session* from = fromIt == sessions_.end() ? nullptr : fromIt->second.get();
@@ -165,10 +170,11 @@ SendOutcome Runtime::route(const std::string& fromId, SendRequest& request, bool
 }
 
 SendOutcome Runtime::send(Session& from, SendRequest request) {
-  if (request.type != kScxmlProcessorType) return SendOutcome::kInvalid;
+  bool scxml = request.type == kScxmlProcessorType;
+  if (!scxml && !options_.sendExternal) return SendOutcome::kInvalid;
   if (request.delayMs == 0) return route(from.id(), request, false);
   const std::string& t = request.target;
-  if (!t.empty() && t.rfind("#_", 0) != 0) return SendOutcome::kInvalid;
+  if (scxml && !t.empty() && t.rfind("#_", 0) != 0) return SendOutcome::kInvalid;
   auto due = now() + std::chrono::milliseconds(request.delayMs);
   timers_.emplace(due, Timer{from.id(), std::move(request)});
   return SendOutcome::kOk;

@@ -36,6 +36,11 @@ class Runtime final : public SessionHost {
     // An event for `#_scxml_<id>` whose session is not in this runtime (another worker's):
     // returns false if no such session can exist (error.communication).
     std::function<bool(const std::string& sessionId, Event event)> deliverElsewhere;
+    // The `_ioprocessors` value of a new session (default: the SCXML processor only).
+    std::function<Value(const std::string& sessionId)> ioprocessorsFor;
+    // A <send> of another type than the SCXML processor's (e.g. BasicHTTP), when it is due.
+    // kOk: accepted (delivery errors come back later as error.communication events).
+    std::function<SendOutcome(const std::string& fromId, SendRequest& request)> sendExternal;
     // <ws:response> from a session (see SessionHost::respond).
     std::function<void(Session&, const std::string& requestid, const std::string& type,
                        const std::string& resultcode, const Value& params)>

@@ -1,10 +1,12 @@
 #include "server/api.h"
 
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <sstream>
 
 #include "common/ids.h"
 #include "http/url.h"
@@ -152,6 +154,10 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       if (!post) return methodNotAllowed("POST");
       return sessionCall(*call, id, verb, seg[4]);
     }
+    if (verb == "basichttp" && seg.size() == 4) {  // the BasicHTTP Event I/O Processor's location
+      if (!post) return methodNotAllowed("POST");
+      return sessionCall(*call, id, verb, {});
+    }
     if (verb == "query" && seg.size() == 4) {
       if (!get && !post) return methodNotAllowed("GET, POST");
       return sessionCall(*call, id, verb, {});
@@ -273,6 +279,16 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       w.awaitResponse(requestId, call.request.version(), call.reply);
       w.runtime().deliver(sessionId, std::move(e));
       return;
+    }
+    if (verb == "basichttp") {
+      // SCXML C.2, receiving: the event is named by `_scxmleventname` (else HTTP.POST); the other
+      // parameters are _event.data; _event.raw is the request as received.
+      std::ostringstream raw;
+      raw << call.request;
+      scxml::Event e = basicHttpEvent(std::move(call.params), raw.str());
+      metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+      w.runtime().deliver(sessionId, std::move(e));
+      return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
     }
     if (verb == "terminate") {
       w.runtime().terminate(sessionId);

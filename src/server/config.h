@@ -35,6 +35,10 @@ struct Config {
   // [persistence]
   std::string dataDir = "ors-data";
 
+  // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
+  // or http://address:port as bound), the base of BasicHTTP locations.
+  std::string selfUrl;
+
   // Reads `file` over the current values; unknown sections/options are errors that name them.
   Status load(const std::string& file);
   // Applies "section/option" = value (the command line uses the same names).

@@ -114,6 +114,13 @@ int main(int argc, char** argv) {
     std::cerr << "orsd: " << err << "\n";
     return 1;
   }
+  if (!config.externalUrl.empty()) {
+    config.selfUrl = config.externalUrl;
+    while (!config.selfUrl.empty() && config.selfUrl.back() == '/') config.selfUrl.pop_back();
+  } else {
+    std::string host = config.address == "0.0.0.0" || config.address == "::" ? "127.0.0.1" : config.address;
+    config.selfUrl = "http://" + host + ":" + std::to_string(server.port());
+  }
   std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
             << " with " << n << " workers; documents under";
   for (const auto& r : documents.roots()) std::cout << " " << r;
@@ -130,7 +137,8 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < config.ioThreads; ++i) io.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : io) t.join();
-  workers.clear();
+  // The server and the HTTP io_context go first (a pending accept holds a socket of a worker's
+  // io_context), then the workers, by declaration order.
   std::cout << "orsd: stopped" << std::endl;
   return 0;
 }

@@ -7,6 +7,8 @@
 #include <iostream>
 
 #include "common/ids.h"
+#include "http/client.h"
+#include "http/url.h"
 #include "datamodel/ecmascript/ecmascript.h"
 
 namespace ors::server {
@@ -51,6 +53,8 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                           const std::string& resultcode, const scxml::Value& params) {
       onRespond(requestid, type, resultcode, params);
     };
+    ro.ioprocessorsFor = [this](const std::string& id) { return ioprocessorsFor(id); };
+    ro.sendExternal = [this](const std::string& fromId, scxml::SendRequest& req) { return sendBasicHttp(fromId, req); };
     ro.onLog = [](const scxml::Session& s, const std::string& label, const std::string& text) {
       std::clog << s.id() << " " << label << ": " << text << "\n";
     };
@@ -117,6 +121,108 @@ void Worker::after(std::chrono::milliseconds delay, Job job) {
     job(*this);
     afterJob();
   });
+}
+
+scxml::Event basicHttpEvent(boost::json::object params, std::string raw) {
+  scxml::Event e;
+  e.type = scxml::Event::Type::kExternal;
+  e.origintype = scxml::kBasicHttpProcessorType;
+  auto it = params.find("_scxmleventname");
+  if (it != params.end() && it->value().is_string() && !it->value().as_string().empty()) {
+    e.name = std::string(it->value().as_string());
+    params.erase(it);
+  } else {
+    e.name = "HTTP.POST";
+  }
+  e.raw = std::move(raw);
+  if (!params.empty()) e.data = std::move(params);
+  return e;
+}
+
+scxml::Value Worker::ioprocessorsFor(const std::string& sessionId) const {
+  boost::json::object scxmlProc{{"location", "#_scxml_" + sessionId}};
+  boost::json::object http{{"location", config_.selfUrl + "/scxml/session/" + sessionId + "/basichttp"}};
+  return boost::json::object{{scxml::kScxmlProcessorType, scxmlProc},
+                             {"scxml", scxmlProc},
+                             {scxml::kBasicHttpProcessorType, http},
+                             {"basichttp", http}};
+}
+
+namespace {
+
+std::string formEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {  // spaces too: %20 reads the same to every form decoder
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// SCXML C.2, sending: an HTTP POST of `_scxmleventname` and the data as a form; <content> is sent
+// as form-encoded text. The answer's status decides: anything but 2xx is error.communication.
+scxml::SendOutcome Worker::sendBasicHttp(const std::string& fromId, scxml::SendRequest& req) {
+  if (req.type != scxml::kBasicHttpProcessorType && req.type != "basichttp") return scxml::SendOutcome::kInvalid;
+  http::ParsedUrl url;
+  if (!http::parseHttpUrl(req.target, &url)) return scxml::SendOutcome::kUnreachable;
+  std::string body;
+  auto add = [&](const std::string& part) {
+    if (!body.empty()) body += '&';
+    body += part;
+  };
+  if (!req.event.name.empty()) add("_scxmleventname=" + formEncode(req.event.name));
+  if (const auto* obj = req.event.data.if_object()) {
+    for (const auto& kv : *obj) {
+      const auto& v = kv.value();
+      std::string text = v.is_string() ? std::string(v.get_string()) : boost::json::serialize(v);
+      add(formEncode(kv.key()) + "=" + formEncode(text));
+    }
+  } else if (const auto* str = req.event.data.if_string()) {
+    add(formEncode(*str));
+  } else if (!req.event.data.is_null()) {
+    add(formEncode(boost::json::serialize(req.event.data)));
+  }
+  std::string sendid = req.sendid;
+  // A location of this very server: deliver at once, in order with the session's other sends, as
+  // the same request the network would have carried (SCXML C.2 receiving rules included).
+  std::string prefix = config_.selfUrl + "/scxml/session/";
+  constexpr std::string_view kSuffix = "/basichttp";
+  if (req.target.rfind(prefix, 0) == 0 && req.target.size() == prefix.size() + 32 + kSuffix.size() &&
+      req.target.compare(req.target.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+    std::string target = req.target.substr(prefix.size(), 32);
+    if (!isSessionId(target)) return scxml::SendOutcome::kUnreachable;
+    std::string raw = "POST " + url.target + " HTTP/1.1\r\nHost: " + url.host + ":" + url.port +
+                      "\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+    boost::json::object params;
+    http::parseForm(body, params);
+    scxml::Event e = basicHttpEvent(std::move(params), std::move(raw));
+    if (workerOf(target, count_) == index_) {
+      if (!runtime_->deliver(target, std::move(e))) return scxml::SendOutcome::kUnreachable;
+      return scxml::SendOutcome::kOk;
+    }
+    return elsewhere_(target, std::move(e)) ? scxml::SendOutcome::kOk : scxml::SendOutcome::kUnreachable;
+  }
+  http::post(ioc_, req.target, std::move(body), "application/x-www-form-urlencoded", std::chrono::seconds(10),
+             [this, fromId, sendid](unsigned status, const std::string& error) {
+               if (status >= 200 && status < 300) return;
+               scxml::Event e;
+               e.name = "error.communication";
+               e.type = scxml::Event::Type::kPlatform;
+               e.sendid = sendid;
+               e.data = boost::json::object{{"message", error.empty() ? "HTTP status " + std::to_string(status) : error}};
+               runtime_->deliver(fromId, std::move(e));
+               afterJob();
+             });
+  return scxml::SendOutcome::kOk;
 }
 
 void Worker::awaitResponse(const std::string& requestId, unsigned httpVersion, http::Reply reply) {

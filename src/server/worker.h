@@ -21,6 +21,10 @@
 
 namespace ors::server {
 
+// SCXML C.2, receiving: the event a BasicHTTP POST carries. It is named by the `_scxmleventname`
+// parameter (else HTTP.POST); the other parameters are _event.data; _event.raw is the request.
+scxml::Event basicHttpEvent(boost::json::object params, std::string raw);
+
 // The worker that owns a session id (by a hash of the id; stable for the process's life).
 unsigned workerOf(std::string_view sessionId, unsigned workerCount);
 
@@ -57,6 +61,8 @@ class Worker {
  private:
   void run();
   void afterJob();  // run sessions until idle, re-arm the timer, publish counts
+  scxml::Value ioprocessorsFor(const std::string& sessionId) const;
+  scxml::SendOutcome sendBasicHttp(const std::string& fromId, scxml::SendRequest& req);
   void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
                  const scxml::Value& params);
 

@@ -57,6 +57,19 @@ CHILD = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamode
   <final id="end"/>
 </scxml>"""
 
+SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="s">
+  <datamodel><data id="target" expr="''"/><data id="x" expr="1"/></datamodel>
+  <state id="s">
+    <onentry>
+      <send event="ping" targetexpr="target" namelist="x" type="http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor"/>
+    </onentry>
+    <transition event="error.communication" target="unreachable"/>
+    <transition event="pong" target="answered"/>
+  </state>
+  <state id="unreachable"/>
+  <state id="answered"/>
+</scxml>"""
+
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
   <state id="a">
     <transition target="nowhere"/>
@@ -72,7 +85,8 @@ class Orsd:
         docs = os.path.join(self.dir.name, "docs")
         os.makedirs(docs)
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
-                           ("child.scxml", CHILD), ("broken.scxml", BROKEN)):
+                           ("child.scxml", CHILD), ("broken.scxml", BROKEN),
+                           ("sender.scxml", SENDER)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -289,6 +303,47 @@ class OrsdTest(unittest.TestCase):
         self.s.wait_for(lambda: self.s.query(sid)[0] == 200, "the scheduled start")
         self.assertGreaterEqual(time.time() * 1000, ideal - 5)
         self.assertEqual(self.s.call("POST", "/scxml/session/start", "src=routing.scxml&idealtime=soon")[0], 400)
+
+
+    def test_basichttp_over_the_network(self):
+        import http.server
+        import threading
+        received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append((self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        peer = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=peer.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = "http://127.0.0.1:%d/inbox" % peer.server_address[1]
+            sid, _ = self.s.start({"src": "sender.scxml", "target": url})
+            self.s.wait_for(lambda: received, "the POST")
+            self.assertEqual(received[0][0], "/inbox")
+            self.assertEqual(sorted(received[0][1].split("&")), ["_scxmleventname=ping", "x=1"])
+            self.assertEqual(self.s.query(sid)[1]["configuration"], ["s"])
+            # The session's own location receives events (W3C C.2), here from outside.
+            status, _, _ = self.s.call("POST", "/scxml/session/%s/basichttp" % sid, "_scxmleventname=pong")
+            self.assertEqual(status, 200)
+            self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["answered"], "pong")
+        finally:
+            peer.shutdown()
+            peer.server_close()
+        # A peer that is not there: error.communication.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        sid, _ = self.s.start({"src": "sender.scxml", "target": "http://127.0.0.1:%d/x" % port})
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["unreachable"], "error.communication")
 
 
 class LimitsTest(unittest.TestCase):

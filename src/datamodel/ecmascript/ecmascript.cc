@@ -288,6 +288,7 @@ bool EcmaEngine::init() {
   idName_ = pinnedId("_name");
   idIoProcessors_ = pinnedId("_ioprocessors");
   idEvName_ = pinnedId("name");
+  idRaw_ = pinnedId("raw");
   idType_ = pinnedId("type");
   idSendId_ = pinnedId("sendid");
   idOrigin_ = pinnedId("origin");

@@ -140,7 +140,7 @@ class EcmaEngine final : public Engine {
   // Pinned property keys: the result slot, system variables, fields of _event.
   jsid idResult_{}, idEvent_{}, idSessionId_{}, idName_{}, idIoProcessors_{};
   jsid idEvName_{}, idType_{}, idSendId_{}, idOrigin_{}, idOriginType_{}, idInvokeId_{},
-      idData_{};
+      idData_{}, idRaw_{};
 
   std::unordered_map<uint64_t, std::unique_ptr<DocCache>> docs_;
   std::list<uint64_t> idleDocs_;  // documents without sessions, oldest first

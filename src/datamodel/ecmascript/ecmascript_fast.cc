@@ -340,6 +340,10 @@ Outcome hostEventPath(JSContext* cx, const Node& n, const scxml::Event& ev, JS::
   if (field == "origin") return putString(ev.origin, true);
   if (field == "origintype") return putString(ev.origintype, true);
   if (field == "invokeid") return putString(ev.invokeid, true);
+  if (field == "raw") {
+    if (ev.raw.empty()) return Outcome::kFallback;
+    return putString(ev.raw, false);
+  }
   if (field != "data") return Outcome::kFallback;
   const scxml::Value* v = &ev.data;
   if (v->is_null()) {

@@ -222,6 +222,7 @@ bool EcmaSession::materializeEvent(JS::MutableHandleValue out) {
   putString(eng_.idOrigin_, event.origin, true);
   putString(eng_.idOriginType_, event.origintype, true);
   putString(eng_.idInvokeId_, event.invokeid, true);
+  if (!event.raw.empty()) putString(eng_.idRaw_, event.raw, false);
   if (ok) {
     if (event.data.is_null()) {
       v.setUndefined();

@@ -1,0 +1,97 @@
+#include "http/client.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+
+namespace ors::http {
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+bool parseHttpUrl(const std::string& url, ParsedUrl* out) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0) return false;
+  std::string rest = url.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  out->target = slash == std::string::npos ? "/" : rest.substr(slash);
+  if (authority.empty() || authority.find('@') != std::string::npos) return false;
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+    out->host = authority.substr(0, colon);
+    out->port = authority.substr(colon + 1);
+    if (out->port.empty() || out->port.find_first_not_of("0123456789") != std::string::npos) return false;
+  } else {
+    out->host = authority;
+  }
+  return !out->host.empty();
+}
+
+namespace {
+
+class PostOp : public std::enable_shared_from_this<PostOp> {
+ public:
+  PostOp(net::io_context& ioc, ParsedUrl url, std::string body, std::string type, std::chrono::milliseconds timeout,
+         std::function<void(unsigned, const std::string&)> done)
+      : resolver_(ioc), stream_(ioc), url_(std::move(url)), timeout_(timeout), done_(std::move(done)) {
+    req_.method(beast::http::verb::post);
+    req_.target(url_.target);
+    req_.version(11);
+    req_.set(beast::http::field::host, url_.host + ":" + url_.port);
+    req_.set(beast::http::field::content_type, type);
+    req_.set(beast::http::field::connection, "close");
+    req_.body() = std::move(body);
+    req_.prepare_payload();
+  }
+
+  void start() {
+    resolver_.async_resolve(url_.host, url_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
+      if (ec) return self->finish(0, "cannot resolve " + self->url_.host + ": " + ec.message());
+      self->stream_.expires_after(self->timeout_);
+      self->stream_.async_connect(r, [self](beast::error_code ec2, const tcp::endpoint&) {
+        if (ec2) return self->finish(0, "cannot connect: " + ec2.message());
+        beast::http::async_write(self->stream_, self->req_, [self](beast::error_code ec3, size_t) {
+          if (ec3) return self->finish(0, "cannot send: " + ec3.message());
+          beast::http::async_read(self->stream_, self->buffer_, self->res_, [self](beast::error_code ec4, size_t) {
+            if (ec4) return self->finish(0, "no response: " + ec4.message());
+            self->finish(self->res_.result_int(), {});
+          });
+        });
+      });
+    });
+  }
+
+ private:
+  void finish(unsigned status, const std::string& error) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (done_) done_(status, error);
+    done_ = nullptr;
+  }
+
+  tcp::resolver resolver_;
+  beast::tcp_stream stream_;
+  ParsedUrl url_;
+  std::chrono::milliseconds timeout_;
+  std::function<void(unsigned, const std::string&)> done_;
+  beast::http::request<beast::http::string_body> req_;
+  beast::flat_buffer buffer_;
+  beast::http::response<beast::http::string_body> res_;
+};
+
+}  // namespace
+
+void post(net::io_context& ioc, const std::string& url, std::string body, std::string contentType,
+          std::chrono::milliseconds timeout, std::function<void(unsigned, const std::string&)> done) {
+  ParsedUrl u;
+  if (!parseHttpUrl(url, &u)) {
+    net::post(ioc, [done, url] { done(0, "not an http:// URL: '" + url + "'"); });
+    return;
+  }
+  std::make_shared<PostOp>(ioc, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done))->start();
+}
+
+}  // namespace ors::http

@@ -1,0 +1,23 @@
+// A minimal asynchronous HTTP/1.1 client for the BasicHTTP Event I/O Processor: one POST per
+// connection, on the caller's io_context, with a deadline. Never blocks the calling thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace ors::http {
+
+struct ParsedUrl {
+  std::string host, port = "80", target = "/";
+};
+// Only http:// URLs (no TLS here). False when `url` is not one.
+bool parseHttpUrl(const std::string& url, ParsedUrl* out);
+
+// Posts `body` to `url`; `done(status, error)` runs on `ioc`: status is the HTTP status, or 0 with
+// `error` saying why there was none.
+void post(boost::asio::io_context& ioc, const std::string& url, std::string body, std::string contentType,
+          std::chrono::milliseconds timeout, std::function<void(unsigned status, const std::string& error)> done);
+
+}  // namespace ors::http
