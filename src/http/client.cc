@@ -34,14 +34,15 @@ namespace {
 
 class PostOp : public std::enable_shared_from_this<PostOp> {
  public:
-  PostOp(net::io_context& ioc, ParsedUrl url, std::string body, std::string type, std::chrono::milliseconds timeout,
-         std::function<void(unsigned, const std::string&)> done)
+  PostOp(net::io_context& ioc, beast::http::verb method, ParsedUrl url, std::string body, std::string type,
+         std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done)
       : resolver_(ioc), stream_(ioc), url_(std::move(url)), timeout_(timeout), done_(std::move(done)) {
-    req_.method(beast::http::verb::post);
+    parser_.body_limit(8u << 20);
+    req_.method(method);
     req_.target(url_.target);
     req_.version(11);
     req_.set(beast::http::field::host, url_.host + ":" + url_.port);
-    req_.set(beast::http::field::content_type, type);
+    if (!type.empty()) req_.set(beast::http::field::content_type, type);
     req_.set(beast::http::field::connection, "close");
     req_.body() = std::move(body);
     req_.prepare_payload();
@@ -55,9 +56,9 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
         if (ec2) return self->finish(0, "cannot connect: " + ec2.message());
         beast::http::async_write(self->stream_, self->req_, [self](beast::error_code ec3, size_t) {
           if (ec3) return self->finish(0, "cannot send: " + ec3.message());
-          beast::http::async_read(self->stream_, self->buffer_, self->res_, [self](beast::error_code ec4, size_t) {
+          beast::http::async_read(self->stream_, self->buffer_, self->parser_, [self](beast::error_code ec4, size_t) {
             if (ec4) return self->finish(0, "no response: " + ec4.message());
-            self->finish(self->res_.result_int(), {});
+            self->finish(self->parser_.get().result_int(), {});
           });
         });
       });
@@ -68,7 +69,15 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
   void finish(unsigned status, const std::string& error) {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    if (done_) done_(status, error);
+    ClientResponse r;
+    r.status = status;
+    r.error = error;
+    if (status) {
+      auto& res = parser_.get();
+      r.body = std::move(res.body());
+      for (const auto& f : res) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    }
+    if (done_) done_(std::move(r));
     done_ = nullptr;
   }
 
@@ -76,22 +85,34 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
   beast::tcp_stream stream_;
   ParsedUrl url_;
   std::chrono::milliseconds timeout_;
-  std::function<void(unsigned, const std::string&)> done_;
+  std::function<void(ClientResponse)> done_;
   beast::http::request<beast::http::string_body> req_;
   beast::flat_buffer buffer_;
-  beast::http::response<beast::http::string_body> res_;
+  beast::http::response_parser<beast::http::string_body> parser_;
 };
 
 }  // namespace
 
-void post(net::io_context& ioc, const std::string& url, std::string body, std::string contentType,
-          std::chrono::milliseconds timeout, std::function<void(unsigned, const std::string&)> done) {
+void request(net::io_context& ioc, const std::string& method, const std::string& url, std::string body,
+             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done) {
   ParsedUrl u;
   if (!parseHttpUrl(url, &u)) {
-    net::post(ioc, [done, url] { done(0, "not an http:// URL: '" + url + "'"); });
+    net::post(ioc, [done, url] {
+      ClientResponse r;
+      r.error = "not an http:// URL: '" + url + "'";
+      done(std::move(r));
+    });
     return;
   }
-  std::make_shared<PostOp>(ioc, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done))->start();
+  beast::http::verb verb = beast::http::string_to_verb(method);
+  if (verb == beast::http::verb::unknown) verb = beast::http::verb::get;
+  std::make_shared<PostOp>(ioc, verb, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done))->start();
+}
+
+void post(net::io_context& ioc, const std::string& url, std::string body, std::string contentType,
+          std::chrono::milliseconds timeout, std::function<void(unsigned, const std::string&)> done) {
+  request(ioc, "POST", url, std::move(body), std::move(contentType), timeout,
+          [done = std::move(done)](ClientResponse r) { done(r.status, r.error); });
 }
 
 }  // namespace ors::http

@@ -47,7 +47,7 @@ struct Content {
 
 // ---- Executable content (SCXML 4) ----------------------------------------------------------
 struct Action {
-  enum class Kind : uint8_t { kRaise, kSend, kCancel, kAssign, kIf, kForeach, kLog, kScript, kForeign, kWsResponse };
+  enum class Kind : uint8_t { kRaise, kSend, kCancel, kAssign, kIf, kForeach, kLog, kScript, kForeign, kWsResponse, kExtension };
   explicit Action(Kind k) : kind(k) {}
   virtual ~Action() = default;
   Kind kind;
@@ -123,6 +123,19 @@ struct WsResponse : Action {
   WsResponse() : Action(Kind::kWsResponse) {}
   Expr requestid, type, resultcode;
   std::vector<Param> params;
+};
+
+// The vendor's asynchronous session actions, <session:start>, <session:terminate> and
+// <session:fetch> (namespace www.genesyslab.com/modules/session, with or without http://). Every
+// attribute is a value expression except `idlocation`, a location that receives the id of what
+// was started (the new session's id, or the fetch's request id). They complete by event.
+struct ExtensionAction : Action {
+  ExtensionAction() : Action(Kind::kExtension) {}
+  std::string module, name;                          // "session", "start" | "terminate" | "fetch"
+  std::vector<std::pair<std::string, Expr>> attrs;   // by attribute name
+  Expr idlocation;
+  std::vector<Param> params;
+  Content content;
 };
 
 // ---- Structure -----------------------------------------------------------------------------

@@ -667,6 +667,22 @@ Status Session::execute(const Action& action) {
       return dm_->execScript(static_cast<const Script&>(action).body);
     case Action::Kind::kForeign:
       return Status::ok();  // SCXML 4.1: unknown elements of other namespaces are ignored
+    case Action::Kind::kExtension: {
+      const auto& x = static_cast<const ExtensionAction&>(action);
+      boost::json::object attrs;
+      for (const auto& [name, expr] : x.attrs) {
+        Result<std::string> v = dm_->evalString(expr);
+        if (!v) return v.status();
+        attrs[name] = std::move(*v);
+      }
+      Value params = boost::json::object();
+      Status s = evalData({}, x.params, x.content, &params);
+      if (!s) return s;
+      Result<std::string> id = host_.extension(*this, x, attrs, params);
+      if (!id) return id.status();
+      if (x.idlocation.present()) return dm_->assignValue(x.idlocation, Value(*id));
+      return Status::ok();
+    }
     case Action::Kind::kWsResponse: {
       const auto& r = static_cast<const WsResponse&>(action);
       std::string requestid, type = "positive", resultcode;

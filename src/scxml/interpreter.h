@@ -60,6 +60,12 @@ class SessionHost {
   // requests ignore it.
   virtual void respond(Session& /*from*/, const std::string& /*requestid*/, const std::string& /*type*/,
                        const std::string& /*resultcode*/, const Value& /*params*/) {}
+  // A vendor extension action (<session:start> ...), its attributes evaluated. Returns the id to
+  // store in its idlocation (started session, fetch request), or an error → error.execution.
+  virtual Result<std::string> extension(Session& /*from*/, const ExtensionAction& action,
+                                        const boost::json::object& /*attrs*/, const Value& /*params*/) {
+    return Status::error("<" + action.module + ":" + action.name + "> is not supported here");
+  }
   // The session reached a top-level final state (or was ended); `doneData` per SCXML 5.7.
   virtual void finished(Session& from, const Value& doneData) = 0;
 };
@@ -102,6 +108,8 @@ class Session final : private dm::Host {
   // Set by the host: who started this session (for routing #_parent and done.invoke).
   std::string parentId;
   std::string invokeId;
+  // Who started this session with <session:start> (gets done.scxml when it ends in a final state).
+  std::string starterId;
 
  private:
   // Bitset over state indices; inline up to 128 states, so most steps allocate nothing.

@@ -401,6 +401,11 @@ class DocumentBuilder {
         b.push_back(buildWsResponse(*n.element));
         continue;
       }
+      if (isVendorNs(n.element->ns, "session") &&
+          (n.element->name == "start" || n.element->name == "terminate" || n.element->name == "fetch")) {
+        b.push_back(buildSessionAction(*n.element));
+        continue;
+      }
       if (!isScxml(*n.element)) {
         auto f = std::make_unique<Foreign>();
         f->loc = n.element->loc;
@@ -424,6 +429,33 @@ class DocumentBuilder {
       if (!c.element) continue;
       if (c.element->name == "param") a->params.push_back(buildParam(*c.element));
       else error(c.element->loc, "unexpected <" + c.element->name + "> in <response>");
+    }
+    return a;
+  }
+
+  std::unique_ptr<Action> buildSessionAction(const XmlElement& x) {
+    auto a = std::make_unique<ExtensionAction>();
+    a->loc = x.loc;
+    a->module = "session";
+    a->name = x.name;
+    for (const XmlElement::Attr& at : x.attrs) {
+      if (!at.ns.empty()) continue;
+      if (at.name == "idlocation") a->idlocation = expr(at.value, x.loc);
+      else a->attrs.emplace_back(at.name, expr(at.value, x.loc));
+    }
+    auto has = [&](const char* n) {
+      for (auto& [k, e] : a->attrs)
+        if (k == n) return true;
+      return false;
+    };
+    if (x.name == "start" && !has("src")) error(x.loc, "<session:start> requires 'src'");
+    if (x.name == "terminate" && !has("sessionid")) error(x.loc, "<session:terminate> requires 'sessionid'");
+    if (x.name == "fetch" && !has("srcexpr") && !has("src")) error(x.loc, "<session:fetch> requires 'src'");
+    for (const XmlElement::Node& c : x.children) {
+      if (!c.element) continue;
+      if (c.element->name == "param") a->params.push_back(buildParam(*c.element));
+      else if (c.element->name == "content") a->content = buildContent(*c.element);
+      else error(c.element->loc, "unexpected <" + c.element->name + "> in <" + x.name + ">");
     }
     return a;
   }

@@ -2,6 +2,7 @@
 #include "scxml/runtime.h"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <iostream>
 #include <thread>
 
@@ -249,8 +250,87 @@ void Runtime::respond(Session& from, const std::string& requestid, const std::st
   if (options_.onRespond) options_.onRespond(from, requestid, type, resultcode, params);
 }
 
+namespace {
+Event platformEvent(std::string name, Value data) {
+  Event e;
+  e.name = std::move(name);
+  e.type = Event::Type::kExternal;
+  e.data = std::move(data);
+  return e;
+}
+}  // namespace
+
+// The vendor's session actions (see ExtensionAction). Each completes by an event to the caller.
+Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, const boost::json::object& attrs,
+                                       const Value& params) {
+  auto attr = [&](const char* n) -> std::string {
+    auto it = attrs.find(n);
+    return it == attrs.end() || !it->value().is_string() ? std::string() : std::string(it->value().as_string());
+  };
+  std::string fromId = from.id();
+  if (a.module != "session") return Status::error("unsupported extension <" + a.module + ":" + a.name + ">");
+  if (a.name == "start") {
+    std::string src = attr("src");
+    ParseOptions po;
+    po.loader = options_.loader;
+    ParseResult pr = loadDocument(resolveUrl(from.document().url, src), po);
+    if (!pr.document) {
+      std::string why = pr.errors.empty() ? "cannot load" : pr.errors.front().str();
+      deliver(fromId, platformEvent("error.session.start", boost::json::object{{"src", src}, {"error", why}}));
+      return std::string();
+    }
+    Session::Options o;
+    if (params.is_object()) o.initialData = params.as_object();
+    Result<Session*> child = createSession(pr.document, std::move(o));
+    if (!child) {
+      deliver(fromId, platformEvent("error.session.start", boost::json::object{{"src", src}, {"error", child.status().message()}}));
+      return std::string();
+    }
+    std::string childId = (*child)->id();
+    (*child)->starterId = fromId;
+    deliver(fromId, platformEvent("session.start.done", boost::json::object{{"sessionid", childId}}));
+    (*child)->start();
+    markReady(childId);
+    return childId;
+  }
+  if (a.name == "terminate") {
+    std::string id = attr("sessionid");
+    if (id == fromId) return Status::error("<session:terminate> of the session itself: reach a final state instead");
+    if (terminate(id)) deliver(fromId, platformEvent("session.terminate.done", boost::json::object{{"sessionid", id}}));
+    else deliver(fromId, platformEvent("error.session.terminate", boost::json::object{{"sessionid", id}, {"error", "no such session"}}));
+    return id;
+  }
+  if (a.name == "fetch") {
+    std::string requestId = "fetch." + fromId + "." + std::to_string(++nextId_);
+    std::string src = attr("srcexpr").empty() ? attr("src") : attr("srcexpr");
+    std::string method = attr("method").empty() ? "GET" : attr("method");
+    std::string url = resolveUrl(from.document().url, src);
+    if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+      if (!options_.fetchHttp) return Status::error("<session:fetch> of " + url + " is not supported here");
+      std::string body;
+      if (params.is_string()) body = std::string(params.as_string());
+      else if (!params.is_null() && !(params.is_object() && params.as_object().empty())) body = boost::json::serialize(params);
+      options_.fetchHttp(fromId, requestId, url, method, std::move(body));
+      return requestId;
+    }
+    Result<std::string> text = options_.loader(url);
+    if (text) {
+      deliver(fromId, platformEvent("session.fetch.done", boost::json::object{{"requestid", requestId},
+                                                                               {"content", contentToValue(*text)},
+                                                                               {"hints", boost::json::object()}}));
+    } else {
+      deliver(fromId, platformEvent("error.session.fetch", boost::json::object{{"requestid", requestId},
+                                                                                {"error", text.status().message()}}));
+    }
+    return requestId;
+  }
+  return Status::error("unsupported extension <session:" + a.name + ">");
+}
+
 void Runtime::finished(Session& from, const Value& doneData) {
   dead_.push_back(from.id());
+  if (!from.starterId.empty())  // contract 5: done.scxml to whoever started it
+    deliver(from.starterId, platformEvent("done.scxml", boost::json::object{{"sessionid", from.id()}, {"donedata", doneData}}));
   if (!from.parentId.empty()) {
     children_.erase({from.parentId, from.invokeId});
     Event done;

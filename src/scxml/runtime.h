@@ -41,6 +41,11 @@ class Runtime final : public SessionHost {
     // A <send> of another type than the SCXML processor's (e.g. BasicHTTP), when it is due.
     // kOk: accepted (delivery errors come back later as error.communication events).
     std::function<SendOutcome(const std::string& fromId, SendRequest& request)> sendExternal;
+    // <session:fetch> of an http:// URL: the host fetches and delivers session.fetch.done or
+    // error.session.fetch to `fromId` itself. Without it only local documents can be fetched.
+    std::function<void(const std::string& fromId, const std::string& requestId, const std::string& url,
+                       const std::string& method, std::string body)>
+        fetchHttp;
     // <ws:response> from a session (see SessionHost::respond).
     std::function<void(Session&, const std::string& requestid, const std::string& type,
                        const std::string& resultcode, const Value& params)>
@@ -91,6 +96,8 @@ class Runtime final : public SessionHost {
   void finished(Session& from, const Value& doneData) override;
   void respond(Session& from, const std::string& requestid, const std::string& type,
                const std::string& resultcode, const Value& params) override;
+  Result<std::string> extension(Session& from, const ExtensionAction& action, const boost::json::object& attrs,
+                                const Value& params) override;
 
  private:
   struct Timer {

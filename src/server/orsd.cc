@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       return workers[ors::server::workerOf(id, n)]->post(
           [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
           /*force=*/true);
-    });
+    }, documents.loader());
   }
 
   boost::asio::io_context ioc;

@@ -34,11 +34,11 @@ std::string Worker::newSessionId() const {
   }
 }
 
-void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhere) {
+void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhere, scxml::Loader loader) {
   elsewhere_ = std::move(elsewhere);
   std::promise<void> ready;
   auto readyFuture = ready.get_future();
-  thread_ = std::thread([this, &ready] {
+  thread_ = std::thread([this, &ready, loader = std::move(loader)] {
     dm::EcmaOptions eo;
     eo.scriptBudget = config_.scriptBudget;
     engine_ = dm::makeEcmaScriptEngine(eo);
@@ -53,7 +53,35 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                           const std::string& resultcode, const scxml::Value& params) {
       onRespond(requestid, type, resultcode, params);
     };
+    ro.loader = loader;
     ro.ioprocessorsFor = [this](const std::string& id) { return ioprocessorsFor(id); };
+    ro.fetchHttp = [this](const std::string& fromId, const std::string& requestId, const std::string& url,
+                          const std::string& method, std::string body) {
+      metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
+      auto t0 = std::chrono::steady_clock::now();
+      http::request(ioc_, method, url, std::move(body), "application/json", std::chrono::seconds(30),
+                    [this, fromId, requestId, t0](http::ClientResponse r) {
+                      metrics_.http_fetch_time.observe(std::chrono::steady_clock::now() - t0);
+                      scxml::Event e;
+                      e.type = scxml::Event::Type::kExternal;
+                      if (r.status >= 200 && r.status < 300) {
+                        boost::json::object hints;
+                        for (auto& [k, v] : r.headers) hints[k] = v;
+                        e.name = "session.fetch.done";
+                        e.data = boost::json::object{{"requestid", requestId},
+                                                     {"content", scxml::contentToValue(r.body)},
+                                                     {"hints", std::move(hints)},
+                                                     {"status", r.status}};
+                      } else {
+                        e.name = "error.session.fetch";
+                        e.data = boost::json::object{
+                            {"requestid", requestId},
+                            {"error", r.status ? "HTTP status " + std::to_string(r.status) : r.error}};
+                      }
+                      runtime_->deliver(fromId, std::move(e));
+                      afterJob();
+                    });
+    };
     ro.sendExternal = [this](const std::string& fromId, scxml::SendRequest& req) { return sendBasicHttp(fromId, req); };
     ro.onLog = [](const scxml::Session& s, const std::string& label, const std::string& text) {
       std::clog << s.id() << " " << label << ": " << text << "\n";

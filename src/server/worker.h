@@ -36,8 +36,10 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Starts the thread. `elsewhere` delivers an event to a session of another worker.
-  void start(std::function<bool(const std::string&, scxml::Event)> elsewhere);
+  // Starts the thread. `elsewhere` delivers an event to a session of another worker; `loader`
+  // reads the documents sessions refer to (<invoke src>, <session:start src>, <session:fetch>),
+  // under the same rules as the documents of /scxml/session/start.
+  void start(std::function<bool(const std::string&, scxml::Event)> elsewhere, scxml::Loader loader);
   // Runs the jobs already queued, then stops the thread and joins it.
   void stop();
   // Runs `job` on the worker thread: at once when called on it, else queued. False (and the job

@@ -70,6 +70,14 @@ SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamod
   <state id="answered"/>
 </scxml>"""
 
+ESCAPE = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="s">
+  <state id="s">
+    <invoke type="scxml" src="/etc/hostname"/>
+    <transition event="error.execution" target="refused"/>
+  </state>
+  <state id="refused"/>
+</scxml>"""
+
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
   <state id="a">
     <transition target="nowhere"/>
@@ -84,9 +92,13 @@ class Orsd:
         self.dir = tempfile.TemporaryDirectory()
         docs = os.path.join(self.dir.name, "docs")
         os.makedirs(docs)
+        data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
+        for name in ("starter.scxml", "started.scxml", "fetched.json"):
+            with open(os.path.join(data, name)) as src, open(os.path.join(docs, name), "w") as dst:
+                dst.write(src.read())
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
                            ("child.scxml", CHILD), ("broken.scxml", BROKEN),
-                           ("sender.scxml", SENDER)):
+                           ("sender.scxml", SENDER), ("escape.scxml", ESCAPE)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -94,12 +106,14 @@ class Orsd:
                 "--set", "orchestration/document-roots=" + docs]
         for s in settings:
             args += ["--set", s]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.log = os.path.join(self.dir.name, "stderr.log")
+        self.err = open(self.log, "w")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.err, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
             self.proc.kill()
-            raise RuntimeError("orsd did not start: " + line + self.proc.stderr.read())
+            raise RuntimeError("orsd did not start: " + line + open(self.log).read())
         self.port = int(m.group(1))
 
     def stop(self):
@@ -111,7 +125,7 @@ class Orsd:
             self.proc.wait()
             raise
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.err.close()
         self.dir.cleanup()
         return code
 
@@ -304,6 +318,21 @@ class OrsdTest(unittest.TestCase):
         self.assertGreaterEqual(time.time() * 1000, ideal - 5)
         self.assertEqual(self.s.call("POST", "/scxml/session/start", "src=routing.scxml&idealtime=soon")[0], 400)
 
+
+    def logged(self, text):
+        with open(self.s.log) as f:
+            return text in f.read()
+
+    def test_vendor_session_actions_and_done_scxml(self):
+        sid, _ = self.s.start("src=starter.scxml")
+        self.s.wait_for(lambda: self.logged(sid + " Outcome: pass") or self.logged(sid + " Outcome: fail"), "a verdict")
+        self.assertTrue(self.logged(sid + " Outcome: pass"))
+
+    def test_documents_refer_only_inside_the_roots(self):
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=escape.scxml")
+        self.assertEqual(status, 200, data)
+        sid = json.loads(data)["sessionid"]
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["refused"], "error.execution")
 
     def test_basichttp_over_the_network(self):
         import http.server

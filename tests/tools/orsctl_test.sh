@@ -30,5 +30,7 @@ out=$("$ORSCTL" run "$DATA/counter.scxml" --event loop --event check 2>&1); chec
 out=$("$ORSCTL" run "$EXAMPLES/routing.scxml" --event 'call.ringing={"ani":"1"}' --timeout 0.3 2>&1); check run-timeout 2 $? "$out" ""
 out=$("$ORSCTL" run "$EXAMPLES/routing.scxml" --event 'call.ringing={"ani":"1"}' --event 'agent.ready={"agent":"7"}' 2>&1)
 check run-example 0 $? "$out" "routed to: 7"
-echo "$(( 15 - fails )) passed, $fails failed"
+# The vendor's session actions in-process: <session:start>, done.scxml, <session:terminate>, <session:fetch>.
+out=$("$ORSCTL" run "$DATA/starter.scxml" 2>&1); check run-session-actions 0 $? "$out" "final: pass"
+echo "$(( 16 - fails )) passed, $fails failed"
 [ $fails = 0 ]
