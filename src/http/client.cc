@@ -48,6 +48,8 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
     req_.prepare_payload();
   }
 
+  void header(const std::string& name, const std::string& value) { req_.set(name, value); }
+
   void start() {
     resolver_.async_resolve(url_.host, url_.port, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
       if (ec) return self->finish(0, "cannot resolve " + self->url_.host + ": " + ec.message());
@@ -94,7 +96,8 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
 }  // namespace
 
 void request(net::io_context& ioc, const std::string& method, const std::string& url, std::string body,
-             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done) {
+             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done,
+             const std::vector<std::pair<std::string, std::string>>& headers) {
   ParsedUrl u;
   if (!parseHttpUrl(url, &u)) {
     net::post(ioc, [done, url] {
@@ -106,7 +109,9 @@ void request(net::io_context& ioc, const std::string& method, const std::string&
   }
   beast::http::verb verb = beast::http::string_to_verb(method);
   if (verb == beast::http::verb::unknown) verb = beast::http::verb::get;
-  std::make_shared<PostOp>(ioc, verb, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done))->start();
+  auto op = std::make_shared<PostOp>(ioc, verb, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done));
+  for (const auto& [k, v] : headers) op->header(k, v);
+  op->start();
 }
 
 void post(net::io_context& ioc, const std::string& url, std::string body, std::string contentType,

@@ -26,7 +26,8 @@ struct ClientResponse {
 
 // One request (`method` GET, POST, ...); `done` runs on `ioc`. Bodies are limited to 8 MiB.
 void request(boost::asio::io_context& ioc, const std::string& method, const std::string& url, std::string body,
-             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done);
+             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done,
+             const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 // POST `body`; `done(status, error)`: status is the HTTP status, or 0 with `error` saying why.
 void post(boost::asio::io_context& ioc, const std::string& url, std::string body, std::string contentType,

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/ids.h"
+#include "http/client.h"
 #include "http/url.h"
 
 namespace ors::server {
@@ -188,32 +189,60 @@ void Api::start(Call& c) {
     metrics_.rejected_busy_total.fetch_add(1);
     return c.error(bh::status::service_unavailable, "too many sessions (" + std::to_string(config_.maxSessions) + ")");
   }
-  auto t0 = Clock::now();
-  DocumentCache::Loaded doc = documents_.load(url);
-  if (!doc.document) {
+  boost::json::object data;
+  for (auto& kv : c.params)
+    if (kv.key() != "src" && kv.key() != "idealtime") data[kv.key()] = kv.value();
+  auto delay = std::chrono::milliseconds(0);
+  if (idealMs > 0) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (std::chrono::milliseconds(idealMs) > now) delay = std::chrono::milliseconds(idealMs) - now;
+  }
+  // The worker is chosen round robin; it makes ids that map to itself.
+  static std::atomic<unsigned> rr{0};
+  Worker& w = *workers_[rr.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+  auto shared = std::make_shared<Call>(std::move(c));
+  auto fail = [shared, url](const DocumentCache::Loaded& doc) {
     boost::json::object extra{{"src", url}};
     if (!doc.diagnostics.empty()) {
       boost::json::array errors;
       for (const auto& d : doc.diagnostics) errors.push_back(boost::json::value(d.str()));
       extra["errors"] = std::move(errors);
     }
-    return c.error(bh::status::bad_request, doc.error, std::move(extra));
+    shared->error(bh::status::bad_request, doc.error, std::move(extra));
+  };
+  auto t0 = Clock::now();
+  if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    if (!documents_.httpAllowed(url))
+      return shared->error(bh::status::bad_request, "'" + url + "' is not an allowed document host (orchestration/http-allow)",
+                           boost::json::object{{"src", url}});
+    if (auto doc = documents_.freshHttp(url)) return startDocument(shared, doc, std::move(data), delay, w);
+    // Fetched on the chosen worker's event loop, asynchronously: no thread waits for the network.
+    metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
+    http::request(w.ioContext(), "GET", url, {}, {}, std::chrono::seconds(10),
+                  [this, shared, url, fail, data = std::move(data), delay, &w, t0](http::ClientResponse r) mutable {
+                    metrics_.http_fetch_time.observe(Clock::now() - t0);
+                    if (r.status == 0) {
+                      DocumentCache::Loaded err;
+                      err.error = "cannot fetch '" + url + "': " + r.error;
+                      return fail(err);
+                    }
+                    DocumentCache::Loaded doc = documents_.storeHttp(url, r.status, r.body, r.headers);
+                    if (!doc.document) return fail(doc);
+                    metrics_.document_processing_time.observe(Clock::now() - t0);
+                    startDocument(shared, doc.document, std::move(data), delay, w);
+                  },
+                  documents_.httpValidators(url));
+    return;
   }
+  DocumentCache::Loaded doc = documents_.load(url);
+  if (!doc.document) return fail(doc);
   metrics_.document_processing_time.observe(Clock::now() - t0);
-  boost::json::object data;
-  for (auto& kv : c.params)
-    if (kv.key() != "src" && kv.key() != "idealtime") data[kv.key()] = kv.value();
+  startDocument(shared, doc.document, std::move(data), delay, w);
+}
 
-  // The worker is chosen by the id; the worker makes ids that map to itself.
-  static std::atomic<unsigned> rr{0};
-  Worker& w = *workers_[rr.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
-  auto delay = std::chrono::milliseconds(0);
-  if (idealMs > 0) {
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    if (std::chrono::milliseconds(idealMs) > now) delay = std::chrono::milliseconds(idealMs) - now;
-  }
-  auto shared = std::make_shared<Call>(std::move(c));
-  bool queued = w.post([this, shared, document = doc.document, data = std::move(data), delay](Worker& worker) mutable {
+void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxml::Document> document,
+                        boost::json::object data, std::chrono::milliseconds delay, Worker& w) {
+  bool queued = w.post([this, shared, document = std::move(document), data = std::move(data), delay](Worker& worker) mutable {
     Call& call = *shared;
     std::string id = worker.newSessionId();
     std::string cookie = config_.cookie ? "ORSSESSIONID=" + id + ".node" + std::to_string(config_.nodeId) + "; Path=/" : "";

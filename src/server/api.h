@@ -23,6 +23,8 @@ class Api {
  private:
   struct Call;
   void start(Call& call);
+  void startDocument(std::shared_ptr<Call> call, std::shared_ptr<const scxml::Document> document,
+                     boost::json::object data, std::chrono::milliseconds delay, Worker& w);
   void sessionCall(Call& call, const std::string& sessionId, const std::string& verb, const std::string& name);
   void listSessions(Call& call);
   Worker& workerFor(const std::string& sessionId);

@@ -29,6 +29,19 @@ Status parseBool(const std::string& key, const std::string& v, bool* out) {
   return Status::ok();
 }
 
+std::vector<std::string> splitList(const std::string& value) {
+  std::vector<std::string> out;
+  size_t b = 0;
+  while (b <= value.size()) {
+    size_t e = value.find(',', b);
+    std::string item = trim(value.substr(b, e == std::string::npos ? std::string::npos : e - b));
+    if (!item.empty()) out.push_back(item);
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 Status Config::set(const std::string& key, const std::string& value) {
@@ -63,15 +76,12 @@ Status Config::set(const std::string& key, const std::string& value) {
     if (!(s = num(3'600'000))) return s;
     scriptBudget = std::chrono::milliseconds(n);
   } else if (key == "orchestration/document-roots") {
-    documentRoots.clear();
-    size_t b = 0;
-    while (b <= value.size()) {
-      size_t e = value.find(',', b);
-      std::string root = trim(value.substr(b, e == std::string::npos ? std::string::npos : e - b));
-      if (!root.empty()) documentRoots.push_back(root);
-      if (e == std::string::npos) break;
-      b = e + 1;
-    }
+    documentRoots = splitList(value);
+  } else if (key == "orchestration/http-allow") {
+    httpAllow = splitList(value);
+  } else if (key == "orchestration/document-revalidate") {
+    if (!(s = num(86'400'000))) return s;
+    documentRevalidate = std::chrono::milliseconds(n);
   } else if (key == "http/address") {
     address = value;
   } else if (key == "http/port") {

@@ -26,6 +26,8 @@ struct Config {
   std::chrono::milliseconds requestTimeout{30'000};  // /request without <ws:response>: 504
   std::chrono::milliseconds scriptBudget{1'000};
   std::vector<std::string> documentRoots;   // file: documents only under these (default: cwd)
+  std::vector<std::string> httpAllow;       // http:// documents only from these hosts (empty: any)
+  std::chrono::milliseconds documentRevalidate{1000};  // http:// documents: revalidate at most this often
   // [http]
   std::string address = "0.0.0.0";
   uint16_t port = 7210;

@@ -1,8 +1,11 @@
 #include "server/documents.h"
 
+#include "http/client.h"
+
 #include <sys/stat.h>
 
 #include <climits>
+#include <strings.h>
 #include <cstdlib>
 
 namespace ors::server {
@@ -17,7 +20,9 @@ std::string canonical(const std::string& path) {
 
 }  // namespace
 
-DocumentCache::DocumentCache(std::vector<std::string> roots) {
+DocumentCache::DocumentCache(std::vector<std::string> roots, std::vector<std::string> httpAllow,
+                             std::chrono::milliseconds revalidate)
+    : httpAllow_(std::move(httpAllow)), revalidate_(revalidate) {
   if (roots.empty()) roots.push_back(".");
   for (const std::string& r : roots) {
     std::string c = canonical(r);
@@ -54,6 +59,70 @@ scxml::Loader DocumentCache::loader() const {
     if (!path) return path.status();
     return scxml::loadLocalFile(*path);
   };
+}
+
+bool DocumentCache::httpAllowed(const std::string& url) const {
+  http::ParsedUrl u;
+  if (!http::parseHttpUrl(url, &u)) return false;
+  if (httpAllow_.empty()) return true;
+  for (const std::string& a : httpAllow_)
+    if (a == u.host || a == u.host + ":" + u.port) return true;
+  return false;
+}
+
+std::shared_ptr<const scxml::Document> DocumentCache::freshHttp(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = httpEntries_.find(url);
+  if (it == httpEntries_.end() || std::chrono::steady_clock::now() - it->second.validated > revalidate_) return nullptr;
+  return it->second.document;
+}
+
+std::vector<std::pair<std::string, std::string>> DocumentCache::httpValidators(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, std::string>> h;
+  auto it = httpEntries_.find(url);
+  if (it == httpEntries_.end()) return h;
+  if (!it->second.etag.empty()) h.emplace_back("If-None-Match", it->second.etag);
+  if (!it->second.lastModified.empty()) h.emplace_back("If-Modified-Since", it->second.lastModified);
+  return h;
+}
+
+DocumentCache::Loaded DocumentCache::storeHttp(const std::string& url, unsigned status, const std::string& body,
+                                               const std::vector<std::pair<std::string, std::string>>& headers) {
+  Loaded out;
+  if (status == 304) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = httpEntries_.find(url);
+    if (it != httpEntries_.end()) {
+      it->second.validated = std::chrono::steady_clock::now();
+      out.document = it->second.document;
+      return out;
+    }
+  }
+  if (status != 200) {
+    out.error = "cannot fetch '" + url + "': HTTP status " + std::to_string(status);
+    return out;
+  }
+  scxml::ParseOptions po;
+  po.url = url;
+  po.loader = loader();  // references inside it: local documents under the roots only
+  scxml::ParseResult r = scxml::parseDocument(body, po);
+  if (!r.document) {
+    out.error = "invalid SCXML document '" + url + "'";
+    out.diagnostics = std::move(r.errors);
+    return out;
+  }
+  HttpEntry e;
+  for (const auto& [k, v] : headers) {
+    if (strcasecmp(k.c_str(), "ETag") == 0) e.etag = v;
+    if (strcasecmp(k.c_str(), "Last-Modified") == 0) e.lastModified = v;
+  }
+  e.validated = std::chrono::steady_clock::now();
+  e.document = r.document;
+  std::lock_guard<std::mutex> lock(mu_);
+  httpEntries_[url] = std::move(e);
+  out.document = r.document;
+  return out;
 }
 
 DocumentCache::Loaded DocumentCache::load(const std::string& src) {

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   }
 
   ors::server::Metrics metrics;
-  ors::server::DocumentCache documents(config.documentRoots);
+  ors::server::DocumentCache documents(config.documentRoots, config.httpAllow, config.documentRevalidate);
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<ors::server::Worker>> workers;
   for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics));

@@ -375,7 +375,66 @@ class OrsdTest(unittest.TestCase):
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["unreachable"], "error.communication")
 
 
+    def test_http_documents(self):
+        import functools
+        import http.server
+        import threading
+        served = tempfile.TemporaryDirectory()
+        doc = os.path.join(served.name, "remote.scxml")
+        with open(doc, "w") as f:
+            f.write(ROUTING)
+        hits = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.headers.get("If-Modified-Since"))
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=served.name))
+        thread = threading.Thread(target=peer.serve_forever, daemon=True)
+        thread.start()
+        try:
+            base = "http://127.0.0.1:%d/" % peer.server_address[1]
+            sid, _ = self.s.start("src=" + base + "remote.scxml")
+            self.assertEqual(self.s.query(sid)[1]["configuration"], ["waiting"])
+            status, _, data = self.s.call("POST", "/scxml/session/start", "src=" + base + "missing.scxml")
+            self.assertEqual(status, 400)
+            self.assertIn("missing.scxml", json.loads(data)["error"])
+            with open(doc, "w") as f:
+                f.write(BROKEN)
+            os.utime(doc, (time.time() + 5, time.time() + 5))
+            # Revalidated (at most once a second): the changed document is compiled for new sessions.
+            def broken_now():
+                status, _, data = self.s.call("POST", "/scxml/session/start", "src=" + base + "remote.scxml")
+                return status == 400 and "errors" in json.loads(data)
+            self.s.wait_for(broken_now, "the changed document")
+            self.assertTrue(any(h for h in hits), "a conditional GET (If-Modified-Since) was expected")
+        finally:
+            peer.shutdown()
+            peer.server_close()
+            served.cleanup()
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        status, _, data = self.s.call("POST", "/scxml/session/start", "src=http://127.0.0.1:%d/x.scxml" % port)
+        self.assertEqual(status, 400)
+        self.assertIn("127.0.0.1:%d" % port, json.loads(data)["error"])
+
+
 class LimitsTest(unittest.TestCase):
+    def test_http_allow_list(self):
+        s = Orsd("orchestration/http-allow=docs.example")
+        try:
+            status, _, data = s.call("POST", "/scxml/session/start", "src=http://127.0.0.1:9/x.scxml")
+            self.assertEqual(status, 400)
+            self.assertIn("not an allowed document host", json.loads(data)["error"])
+        finally:
+            self.assertEqual(s.stop(), 0)
+
     def test_too_many_sessions(self):
         s = Orsd("orchestration/max-sessions=1")
         try:
