@@ -249,6 +249,7 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
     auto startNow = [this, document, data](Worker& wk, const std::string& sid) mutable {
       auto t = Clock::now();
       auto s = wk.runtime().startSession(document, std::move(data), {}, sid);
+      wk.publishCounts();  // before the answer: the session limit counts it from now on
       metrics_.create_session_time.observe(Clock::now() - t);
       if (s) metrics_.sessions_created_total.fetch_add(1, std::memory_order_relaxed);
       return s;

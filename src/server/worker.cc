@@ -131,7 +131,7 @@ bool Worker::post(Job job, bool force) {
 
 void Worker::afterJob() {
   runtime_->runUntilIdle();
-  sessions_.store(runtime_->sessionCount(), std::memory_order_relaxed);
+  publishCounts();
   auto due = runtime_->nextTimerDue();
   if (!due) return;
   timer_->expires_at(*due);

@@ -58,7 +58,9 @@ class Worker {
   void after(std::chrono::milliseconds delay, Job job);
 
   unsigned index() const { return index_; }
-  size_t sessionCount() const { return sessions_.load(std::memory_order_relaxed); }
+  // Publishes the session count now (worker thread), e.g. before answering a start.
+  void publishCounts() { sessions_.store(runtime_->sessionCount(), std::memory_order_release); }
+  size_t sessionCount() const { return sessions_.load(std::memory_order_acquire); }
 
  private:
   void run();
