@@ -85,6 +85,15 @@ BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
 </scxml>"""
 
 
+def free_port():
+    """A loopback port nobody listens on (bound by the OS, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class Orsd:
     """One orsd process on 127.0.0.1:<port the OS picked>, documents in a temporary folder."""
 
@@ -367,10 +376,7 @@ class OrsdTest(unittest.TestCase):
             peer.shutdown()
             peer.server_close()
         # A peer that is not there: error.communication.
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        closed.close()
+        port = free_port()
         sid, _ = self.s.start({"src": "sender.scxml", "target": "http://127.0.0.1:%d/x" % port})
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["unreachable"], "error.communication")
 
@@ -416,10 +422,7 @@ class OrsdTest(unittest.TestCase):
             peer.shutdown()
             peer.server_close()
             served.cleanup()
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        closed.close()
+        port = free_port()
         status, _, data = self.s.call("POST", "/scxml/session/start", "src=http://127.0.0.1:%d/x.scxml" % port)
         self.assertEqual(status, 400)
         self.assertIn("127.0.0.1:%d" % port, json.loads(data)["error"])

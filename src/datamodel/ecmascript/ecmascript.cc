@@ -270,16 +270,18 @@ bool EcmaEngine::init() {
     envTable_.emplace(cx_, table);
   }
   {
-    JSFunction* getter = JS_NewFunction(cx_, nativeEventGetter, 0, 0, "_event");
-    if (!getter) return false;
-    JS::RootedObject getterObj(cx_, JS_GetFunctionObject(getter));
-    if (!JS_FreezeObject(cx_, getterObj)) return false;
-    eventGetter_.emplace(cx_, getterObj);
-    JSFunction* io = JS_NewFunction(cx_, nativeIoProcessorsGetter, 0, 0, "_ioprocessors");
-    if (!io) return false;
-    JS::RootedObject ioObj(cx_, JS_GetFunctionObject(io));
-    if (!JS_FreezeObject(cx_, ioObj)) return false;
-    ioGetter_.emplace(cx_, ioObj);
+    auto frozenFunction = [&](JSNative native, const char* name) -> JSObject* {
+      JSFunction* f = JS_NewFunction(cx_, native, 0, 0, name);
+      if (!f) return nullptr;
+      JS::RootedObject obj(cx_, JS_GetFunctionObject(f));
+      return JS_FreezeObject(cx_, obj) ? obj.get() : nullptr;
+    };
+    JSObject* eventGetter = frozenFunction(nativeLazyGetter<&EcmaSession::materializeEvent>, "_event");
+    if (!eventGetter) return false;
+    eventGetter_.emplace(cx_, eventGetter);
+    JSObject* ioGetter = frozenFunction(nativeLazyGetter<&EcmaSession::materializeIoProcessors>, "_ioprocessors");
+    if (!ioGetter) return false;
+    ioGetter_.emplace(cx_, ioGetter);
   }
 
   idResult_ = pinnedId("__ors_r");
@@ -405,24 +407,17 @@ void EcmaEngine::traceRoots(JSTracer* trc, void* data) {
   for (auto& job : e->jobs_.jobs) JS::TraceEdge(trc, &job, "ors-job");
 }
 
-bool EcmaEngine::nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
+// The getters of the lazily built system variables (_event, _ioprocessors): they build the
+// value for the session running now, which rebinds the name to it.
+template <bool (EcmaSession::*Build)(JS::MutableHandleValue)>
+bool EcmaEngine::nativeLazyGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
   if (!e || !e->current_) {
     args.rval().setUndefined();
     return true;
   }
-  return e->current_->materializeEvent(args.rval());
-}
-
-bool EcmaEngine::nativeIoProcessorsGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
-  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
-  if (!e || !e->current_) {
-    args.rval().setUndefined();
-    return true;
-  }
-  return e->current_->materializeIoProcessors(args.rval());
+  return (e->current_->*Build)(args.rval());
 }
 
 bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {

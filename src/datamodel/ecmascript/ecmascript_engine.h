@@ -115,8 +115,8 @@ class EcmaEngine final : public Engine {
   static bool onInterrupt(JSContext* cx);
   static void traceRoots(JSTracer* trc, void* data);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
-  static bool nativeEventGetter(JSContext* cx, unsigned argc, JS::Value* vp);
-  static bool nativeIoProcessorsGetter(JSContext* cx, unsigned argc, JS::Value* vp);
+  template <bool (EcmaSession::*Build)(JS::MutableHandleValue)>
+  static bool nativeLazyGetter(JSContext* cx, unsigned argc, JS::Value* vp);
   void watchdogLoop();
   DocCache& docCache(const Document& doc);
   jsid pinnedId(const char* name);
