@@ -44,7 +44,7 @@ Result<Session*> Runtime::startSession(std::shared_ptr<const Document> doc, boos
   if (!s) return s;
   (*s)->observer = std::move(observer);
   (*s)->start();
-  markReady((*s)->id());
+  if ((*s)->hasQueuedEvents()) markReady((*s)->id());  // the initial macrostep ran already
   return s;
 }
 
@@ -217,7 +217,7 @@ Status Runtime::invoke(Session& from, InvokeRequest request) {
   (*child)->invokeId = request.invokeid;
   children_[{from.id(), request.invokeid}] = (*child)->id();
   (*child)->start();
-  markReady((*child)->id());
+  if ((*child)->hasQueuedEvents()) markReady((*child)->id());
   return Status::ok();
 }
 
@@ -290,7 +290,7 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     (*child)->starterId = fromId;
     deliver(fromId, platformEvent("session.start.done", boost::json::object{{"sessionid", childId}}));
     (*child)->start();
-    markReady(childId);
+    if ((*child)->hasQueuedEvents()) markReady(childId);
     return childId;
   }
   if (a.name == "terminate") {
