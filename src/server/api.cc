@@ -153,6 +153,11 @@ void Api::handle(http::Request&& request, http::Reply reply) {
     const std::string& verb = seg[3];
     if ((verb == "event" || verb == "request") && seg.size() == 5 && !seg[4].empty()) {
       if (!post) return methodNotAllowed("POST");
+      // SCXML 3.12.1: an event name is a token; no white space or control characters.
+      const std::string& name = seg[4];
+      bool ok = name.size() <= 512 && name.front() != '.' && name.back() != '.';
+      for (unsigned char ch : name) ok = ok && ch > 0x20 && ch != 0x7f;
+      if (!ok) return c.error(bh::status::bad_request, "invalid event name");
       return sessionCall(*call, id, verb, seg[4]);
     }
     if (verb == "basichttp" && seg.size() == 4) {  // the BasicHTTP Event I/O Processor's location

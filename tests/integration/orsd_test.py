@@ -246,6 +246,9 @@ class OrsdTest(unittest.TestCase):
         self.assertEqual(self.s.query(sid)[0], 404)
         self.assertEqual(self.s.call("POST", "/scxml/session/%s/event/x" % sid)[0], 404)
         self.assertEqual(self.s.query("NOTANID")[0], 404)
+        live, _ = self.s.start()
+        self.assertEqual(self.s.call("POST", "/scxml/session/%s/event/bad%%20name" % live)[0], 400)
+        self.assertEqual(self.s.call("POST", "/scxml/session/%s/event/.x" % live)[0], 400)
         self.assertEqual(self.s.call("GET", "/no/such/thing")[0], 404)
 
     def test_wrong_methods(self):
