@@ -95,6 +95,7 @@ std::vector<std::string> Session::activeAtomicStates() const {
 // ---- interpret() -------------------------------------------------------------------------
 void Session::start() {
   if (started_) return;
+  SteppingGuard guard(stepping_);
   started_ = true;
   running_ = true;
   if (ioprocessors_.is_null()) {
@@ -144,6 +145,7 @@ void Session::enqueue(Event event) {
 }
 
 size_t Session::run(size_t maxEvents) {
+  SteppingGuard guard(stepping_);
   size_t n = 0;
   while (running_ && n < maxEvents && extHead_ < external_.size()) {
     currentExternal_ = std::move(external_[extHead_++]);

@@ -99,6 +99,8 @@ class Session final : private dm::Host {
   // The id of the top-level <final> state the session reached ("" if none, or still running).
   const std::string& finalState() const { return finalState_; }
   bool hasQueuedEvents() const { return extHead_ < external_.size(); }
+  // True while start() or run() is on the stack (a host must not cancel or destroy it then).
+  bool stepping() const { return stepping_; }
   const std::string& id() const { return id_; }
   const Document& document() const { return *doc_; }
   std::vector<std::string> activeAtomicStates() const;  // ids, sorted
@@ -197,6 +199,13 @@ class Session final : private dm::Host {
   std::string failedSendId_;  // id of the <send> whose evaluation failed, for its error event
   bool running_ = false;
   bool started_ = false;
+  bool stepping_ = false;
+  struct SteppingGuard {
+    explicit SteppingGuard(bool& f) : flag(f), was(f) { flag = true; }
+    ~SteppingGuard() { flag = was; }
+    bool& flag;
+    bool was;
+  };
   uint64_t nextSendId_ = 0;
 };
 

@@ -64,7 +64,10 @@ bool Runtime::deliver(const std::string& sessionId, Event event) {
 void Runtime::markReady(const std::string& sessionId) { ready_.push_back(sessionId); }
 
 void Runtime::runUntilIdle() {
-  while (!ready_.empty()) {
+  while (!ready_.empty() || !deferredTerminations_.empty()) {
+    std::vector<std::string> terminations;
+    terminations.swap(deferredTerminations_);
+    for (const std::string& id : terminations) terminate(id);
     std::vector<std::string> batch;
     batch.swap(ready_);
     for (const std::string& id : batch) {
@@ -109,10 +112,14 @@ bool Runtime::terminate(const std::string& sessionId) {
   auto it = sessions_.find(sessionId);
   if (it == sessions_.end() || it->second->finished()) return false;
   Session& s = *it->second;
+  if (s.stepping()) {  // e.g. a child terminating its starter from its first macrostep
+    if (std::find(deferredTerminations_.begin(), deferredTerminations_.end(), sessionId) == deferredTerminations_.end())
+      deferredTerminations_.push_back(sessionId);
+    return true;
+  }
   if (!s.parentId.empty()) children_.erase({s.parentId, s.invokeId});
   s.cancel();
-  dead_.push_back(sessionId);
-  reap();
+  dead_.push_back(sessionId);  // destroyed by reap(), from the top of the loop
   return true;
 }
 

@@ -117,6 +117,7 @@ class Runtime final : public SessionHost {
   std::map<std::pair<std::string, std::string>, std::string> children_;  // (parent, invokeid) -> child
   std::vector<std::string> ready_;
   std::vector<std::string> dead_;
+  std::vector<std::string> deferredTerminations_;  // sessions that were stepping when asked
   std::multimap<Clock::time_point, Timer> timers_;
   Clock::duration virtualOffset_{};
   uint64_t nextId_ = 0;

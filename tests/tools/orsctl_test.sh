@@ -32,5 +32,8 @@ out=$("$ORSCTL" run "$EXAMPLES/routing.scxml" --event 'call.ringing={"ani":"1"}'
 check run-example 0 $? "$out" "routed to: 7"
 # The vendor's session actions in-process: <session:start>, done.scxml, <session:terminate>, <session:fetch>.
 out=$("$ORSCTL" run "$DATA/starter.scxml" 2>&1); check run-session-actions 0 $? "$out" "final: pass"
-echo "$(( 16 - fails )) passed, $fails failed"
+# A child terminating its starter inside the starter's own macrostep: deferred, no crash; the
+# terminated starter ends without a final state, so the run is "stable" with nothing active.
+out=$("$ORSCTL" run "$DATA/parent_of_patricide.scxml" 2>&1); check run-terminate-starter 3 $? "$out" "still: running"
+echo "$(( 17 - fails )) passed, $fails failed"
 [ $fails = 0 ]
