@@ -236,8 +236,7 @@ void Runtime::cancelInvoke(Session& from, const std::string& invokeid) {
   auto s = sessions_.find(childId);
   if (s != sessions_.end() && !s->second->finished()) {
     s->second->parentId.clear();  // no done.invoke for a cancelled invocation
-    s->second->cancel();
-    dead_.push_back(childId);
+    terminate(childId);           // deferred if the child is on the stack
   }
 }
 
