@@ -312,6 +312,7 @@ Session::IndexList Session::removeConflictingTransitions(const Session::IndexLis
 
 // ---- microstep -----------------------------------------------------------------------------
 void Session::microstep(const Session::IndexList& enabled) {
+  host_.countMicrostep();
   exitStates(enabled);
   executeTransitionContent(enabled);
   enterStates(enabled);

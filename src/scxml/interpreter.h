@@ -66,6 +66,8 @@ class SessionHost {
                                         const boost::json::object& /*attrs*/, const Value& /*params*/) {
     return Status::error("<" + action.module + ":" + action.name + "> is not supported here");
   }
+  // A microstep was taken (for the vendor's state-rate counter).
+  virtual void countMicrostep() {}
   // The session reached a top-level final state (or was ended); `doneData` per SCXML 5.7.
   virtual void finished(Session& from, const Value& doneData) = 0;
 };

@@ -94,6 +94,9 @@ class Runtime final : public SessionHost {
   void forward(Session& from, const std::string& invokeid, const Event& event) override;
   void log(Session& from, const std::string& label, const std::string& text) override;
   void finished(Session& from, const Value& doneData) override;
+  void countMicrostep() override { ++microsteps_; }
+  // Microsteps taken by every session so far.
+  uint64_t microsteps() const { return microsteps_; }
   void respond(Session& from, const std::string& requestid, const std::string& type,
                const std::string& resultcode, const Value& params) override;
   Result<std::string> extension(Session& from, const ExtensionAction& action, const boost::json::object& attrs,
@@ -121,6 +124,7 @@ class Runtime final : public SessionHost {
   std::multimap<Clock::time_point, Timer> timers_;
   Clock::duration virtualOffset_{};
   uint64_t nextId_ = 0;
+  uint64_t microsteps_ = 0;
 };
 
 }  // namespace ors::scxml

@@ -20,7 +20,8 @@ namespace ors::server {
   X(requests_timed_out_total, "Requests answered 504 for want of a <ws:response>")      \
   X(rejected_busy_total, "Calls refused with 503 (session or queue limits)")           \
   X(http_errors_total, "HTTP calls answered with a 4xx status")                        \
-  X(fetch_total, "Documents fetched (the vendor's fetch-rate)")
+  X(fetch_total, "Documents fetched (the vendor's fetch-rate)")                        \
+  X(state_transitions_total, "Microsteps taken by sessions (the vendor's state-rate)")
 
 // name, help; seconds
 #define ORS_HISTOGRAMS(X)                                                                            \

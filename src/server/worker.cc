@@ -132,6 +132,9 @@ bool Worker::post(Job job, bool force) {
 void Worker::afterJob() {
   runtime_->runUntilIdle();
   publishCounts();
+  uint64_t steps = runtime_->microsteps();
+  metrics_.state_transitions_total.fetch_add(steps - microstepsPublished_, std::memory_order_relaxed);
+  microstepsPublished_ = steps;
   auto due = runtime_->nextTimerDue();
   if (!due) return;
   timer_->expires_at(*due);

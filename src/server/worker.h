@@ -81,6 +81,7 @@ class Worker {
   std::thread thread_;
   std::atomic<size_t> queued_{0};
   std::atomic<size_t> sessions_{0};
+  uint64_t microstepsPublished_ = 0;  // worker thread only
   struct Pending {
     http::Reply reply;
     unsigned version;

@@ -320,7 +320,7 @@ class OrsdTest(unittest.TestCase):
         for name in ("ors_active_sessions", "ors_pending_sessions", "ors_create_session_time_seconds_count",
                      "ors_document_processing_time_seconds_count", "ors_scxml_event_queuing_time_seconds_count",
                      "ors_http_fetch_time_seconds_count", "ors_func_execution_time_seconds_count",
-                     "ors_redirect_time_seconds_count", "ors_fetch_total"):
+                     "ors_redirect_time_seconds_count", "ors_fetch_total", "ors_state_transitions_total"):
             self.assertRegex(data, r"(?m)^%s " % name)
 
     def test_idealtime_schedules_the_start(self):

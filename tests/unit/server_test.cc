@@ -1,0 +1,76 @@
+// orsd pieces without a network: configuration, session ids, the worker of an id.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "common/ids.h"
+#include "server/config.h"
+#include "server/worker.h"
+
+namespace ors {
+namespace {
+
+TEST(SessionIds, HaveTheContractShapeAndCarryTheNode) {
+  std::set<std::string> seen;
+  for (uint32_t node : {1u, 749u, 1576u, kMaxNodeId}) {
+    for (int i = 0; i < 200; ++i) {
+      std::string id = newSessionId(node);
+      ASSERT_EQ(id.size(), 32u);
+      EXPECT_TRUE(isSessionId(id)) << id;
+      EXPECT_EQ(sessionIdNode(id), node);
+      EXPECT_TRUE(seen.insert(id).second) << "duplicate " << id;
+    }
+  }
+  EXPECT_FALSE(isSessionId("00FAVPM3BOBM3223H3CA9ATAES00000W"));  // W is not base-32hex
+  EXPECT_FALSE(isSessionId("short"));
+  EXPECT_TRUE(isSessionId("00FAVPM3BOBM3223H3CA9ATAES00000G"));  // the vendor's own example
+}
+
+TEST(Workers, IdsSpreadOverWorkers) {
+  int counts[4] = {};
+  for (int i = 0; i < 4000; ++i) ++counts[server::workerOf(newSessionId(1), 4)];
+  for (int c : counts) EXPECT_GT(c, 800);  // ~1000 each
+}
+
+TEST(Config, DefaultsOptionsAndErrors) {
+  server::Config c;
+  EXPECT_EQ(c.port, 7210);
+  EXPECT_EQ(c.nodeId, 1u);
+  EXPECT_TRUE(c.set("http/port", "8080").isOk());
+  EXPECT_EQ(c.port, 8080);
+  EXPECT_TRUE(c.set("orchestration/document-roots", " /a , /b ,").isOk());
+  EXPECT_EQ(c.documentRoots, (std::vector<std::string>{"/a", "/b"}));
+  EXPECT_FALSE(c.set("http/port", "70000").isOk());
+  EXPECT_FALSE(c.set("orchestration/node-id", "0").isOk());
+  EXPECT_FALSE(c.set("orchestration/cookie", "maybe").isOk());
+  Status unknown = c.set("nosuch/option", "1");
+  EXPECT_FALSE(unknown.isOk());
+  EXPECT_NE(unknown.message().find("nosuch/option"), std::string::npos);
+
+  char path[] = "/tmp/ors-config-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  {
+    std::ofstream f(path);
+    f << "# comment\n[orchestration]\nnode-id = 749\nheartbeat-backup-status = 404\n\n[http]\nport = 9000\n";
+  }
+  server::Config d;
+  ASSERT_TRUE(d.load(path).isOk());
+  EXPECT_EQ(d.nodeId, 749u);
+  EXPECT_EQ(d.heartbeatBackupStatus, 404);
+  EXPECT_EQ(d.port, 9000);
+  {
+    std::ofstream f(path);
+    f << "[http]\nport = 9000\nbogus\n";
+  }
+  Status bad = d.load(path);
+  EXPECT_FALSE(bad.isOk());
+  EXPECT_NE(bad.message().find(std::string(path) + ":3:"), std::string::npos) << bad.message();
+  std::remove(path);
+}
+
+}  // namespace
+}  // namespace ors
