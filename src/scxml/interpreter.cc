@@ -203,30 +203,24 @@ void Session::macrostep() {
 void Session::cancel() {
   if (!running_) return;
   running_ = false;
-  for (uint32_t i = static_cast<uint32_t>(doc_->states.size()); i-- > 1;) {
-    if (!has(configuration_, i)) continue;
-    for (const Block& b : doc_->states[i].onexit) executeContent(b);
-    cancelInvokesOf(i);
-    del(configuration_, i);
-  }
+  exitAllStates();
 }
 
-void Session::exitInterpreter() {
+void Session::exitInterpreter() { host_.finished(*this, exitAllStates()); }
+
+// SCXML D exitInterpreter: every active state is exited in exit order (onexit, invocations
+// cancelled). Returns the done data of the top-level final state left, if any (SCXML 5.7).
+Value Session::exitAllStates() {
   Value done;
-  bool topFinal = false;
   for (uint32_t i = static_cast<uint32_t>(doc_->states.size()); i-- > 1;) {
     if (!has(configuration_, i)) continue;
     const State& s = doc_->states[i];
     for (const Block& b : s.onexit) executeContent(b);
     cancelInvokesOf(i);
     del(configuration_, i);
-    if (s.isFinal() && s.parent == 0) {
-      topFinal = true;
-      done = doneData(s.donedata);
-    }
+    if (s.isFinal() && s.parent == 0) done = doneData(s.donedata);
   }
-  (void)topFinal;
-  host_.finished(*this, done);
+  return done;
 }
 
 // ---- transition selection ----------------------------------------------------------------

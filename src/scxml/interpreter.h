@@ -150,6 +150,7 @@ class Session final : private dm::Host {
   IndexList getEffectiveTargetStates(const Transition& t);
   bool conditionMatch(const Transition& t);
   void exitInterpreter();
+  Value exitAllStates();
   void executeTransitionContent(const IndexList& enabled);
 
   // ---- executable content ----

@@ -505,7 +505,6 @@ class DocumentBuilder {
       }
       if (a->content.present && (!a->params.empty() || !a->namelist.empty()))
         error(x.loc, "<send> may not have <content> with 'namelist' or <param>");
-      if (a->content.present && (x.attr("event") || x.attr("eventexpr")) && false) {}
       if (!a->delay.empty() && a->target == "#_internal")
         error(x.loc, "<send> to '#_internal' may not have a delay");
       out = std::move(a);
