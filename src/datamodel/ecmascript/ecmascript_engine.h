@@ -257,7 +257,7 @@ class Entry {
       if (!e_.jobs_.jobs.empty() && e_.stopped_ == EcmaEngine::Stop::kNone) {
         e_.jobs_.runJobs(e_.cx_);
       }
-      e_.jobs_.jobs.clear();
+      if (!e_.jobs_.jobs.empty()) e_.jobs_.jobs.clear();
       JS::ClearKeptObjects(e_.cx_);
       if (JS_IsExceptionPending(e_.cx_)) JS_ClearPendingException(e_.cx_);
       e_.running_.store(false, std::memory_order_release);
