@@ -70,6 +70,15 @@ SENDER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamod
   <state id="answered"/>
 </scxml>"""
 
+RELAY = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="idle">
+  <datamodel><data id="peer" expr="''"/></datamodel>
+  <state id="idle">
+    <transition event="poke"><send eventexpr="'poked'" targetexpr="'#_scxml_' + peer"/></transition>
+    <transition event="poked" target="got"/>
+  </state>
+  <state id="got"/>
+</scxml>"""
+
 ESCAPE = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="s">
   <state id="s">
     <invoke type="scxml" src="/etc/hostname"/>
@@ -107,7 +116,8 @@ class Orsd:
                 dst.write(src.read())
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
                            ("child.scxml", CHILD), ("broken.scxml", BROKEN),
-                           ("sender.scxml", SENDER), ("escape.scxml", ESCAPE)):
+                           ("sender.scxml", SENDER), ("escape.scxml", ESCAPE),
+                           ("relay.scxml", RELAY)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -302,6 +312,17 @@ class OrsdTest(unittest.TestCase):
         self.s.call("POST", "/scxml/session/%s/event/spin" % sid, "")
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["recovered"], "error.execution")
         self.assertEqual(self.s.query(other)[1]["configuration"], ["waiting"])
+
+    def test_sessions_send_to_each_other_across_workers(self):
+        # Sessions are spread over the workers by id, so a chain of 8, each poking its
+        # predecessor with <send target="#_scxml_<id>">, crosses workers.
+        ring = [self.s.start("src=relay.scxml")[0]]
+        for _ in range(7):
+            ring.append(self.s.start({"src": "relay.scxml", "peer": ring[-1]})[0])
+        for sid in ring[1:]:
+            self.assertEqual(self.s.call("POST", "/scxml/session/%s/event/poke" % sid, "")[0], 200)
+        for sid in ring[:-1]:
+            self.s.wait_for(lambda sid=sid: self.s.query(sid)[1]["configuration"] == ["got"], "poked " + sid)
 
     def test_invoked_child_runs_in_process(self):
         sid, _ = self.s.start("src=parent.scxml")
