@@ -2,11 +2,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstring>
+#include <strings.h>
 #include <fstream>
 #include <iostream>
 #include <optional>
 
 #include "datamodel/ecmascript/ecmascript.h"
+#include "http/client.h"
 #include "scxml/parser.h"
 #include "scxml/runtime.h"
 
@@ -18,6 +20,14 @@ constexpr const char* kUsage =
     "usage:\n"
     "  orsctl validate DOC...\n"
     "  orsctl run DOC [--event NAME[=JSON]]... [--events FILE] [--trace] [--timeout SECONDS]\n"
+    "  orsctl [--server URL] start SRC [NAME=VALUE]...\n"
+    "  orsctl [--server URL] event|request ID NAME [NAME=VALUE]...\n"
+    "  orsctl [--server URL] query|terminate ID\n"
+    "  orsctl [--server URL] list [OFFSET [LIMIT]]\n"
+    "\n"
+    "Server commands talk to orsd (default http://127.0.0.1:7210, or $ORS_SERVER), follow\n"
+    "307 redirects with the same method and body, print the answer's body, and exit 0 on 2xx,\n"
+    "1 otherwise.\n"
     "\n"
     "run: exit 0 when a top-level final state is reached (last line 'final: <id>'),\n"
     "     3 when the machine is still running with no event or timer left ('stable: ...'),\n"
@@ -178,6 +188,85 @@ int run(int argc, char** argv) {
   return 3;
 }
 
+// One call to orsd: POST (or GET) a form, following up to 5 redirects (contract section 4: the
+// client re-sends the same method and body to Location).
+int serverCall(const std::string& server, const std::string& method, std::string path,
+               const std::vector<std::string>& pairs) {
+  std::string body;
+  for (const std::string& p : pairs) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "orsctl: expected NAME=VALUE, got '" << p << "'\n";
+      return 1;
+    }
+    auto enc = [](std::string_view v) {
+      static const char* kHex = "0123456789ABCDEF";
+      std::string out;
+      for (unsigned char c : v) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+        else out += {'%', kHex[c >> 4], kHex[c & 15]};
+      }
+      return out;
+    };
+    body += (body.empty() ? "" : "&") + enc(p.substr(0, eq)) + "=" + enc(p.substr(eq + 1));
+  }
+  std::string url = server + path;
+  for (int hop = 0; hop < 6; ++hop) {
+    boost::asio::io_context ioc;
+    ors::http::ClientResponse res;
+    ors::http::request(ioc, method, url, body, body.empty() ? "" : "application/x-www-form-urlencoded",
+                       std::chrono::seconds(60), [&](ors::http::ClientResponse r) { res = std::move(r); });
+    ioc.run();
+    if (res.status == 0) {
+      std::cerr << "orsctl: " << url << ": " << res.error << "\n";
+      return 1;
+    }
+    if (res.status == 307 || res.status == 308) {
+      std::string location;
+      for (auto& [k, v] : res.headers)
+        if (strcasecmp(k.c_str(), "Location") == 0) location = v;
+      if (location.empty()) break;
+      url = location.rfind("http", 0) == 0 ? location : server + location;
+      continue;
+    }
+    std::cout << res.body;
+    if (!res.body.empty() && res.body.back() != '\n') std::cout << "\n";
+    return res.status >= 200 && res.status < 300 ? 0 : 1;
+  }
+  std::cerr << "orsctl: too many redirects\n";
+  return 1;
+}
+
+int server(int argc, char** argv, std::string serverUrl) {
+  std::string cmd = argv[0];
+  std::vector<std::string> rest(argv + 1, argv + argc);
+  auto need = [&](size_t n) {
+    if (rest.size() >= n) return true;
+    std::cerr << kUsage;
+    return false;
+  };
+  while (!serverUrl.empty() && serverUrl.back() == '/') serverUrl.pop_back();
+  if (cmd == "start") {
+    if (!need(1)) return 1;
+    std::vector<std::string> pairs{"src=" + rest[0]};
+    pairs.insert(pairs.end(), rest.begin() + 1, rest.end());
+    return serverCall(serverUrl, "POST", "/scxml/session/start", pairs);
+  }
+  if (cmd == "event" || cmd == "request") {
+    if (!need(2)) return 1;
+    return serverCall(serverUrl, "POST", "/scxml/session/" + rest[0] + "/" + cmd + "/" + rest[1],
+                      std::vector<std::string>(rest.begin() + 2, rest.end()));
+  }
+  if (cmd == "query") return need(1) ? serverCall(serverUrl, "GET", "/scxml/session/" + rest[0] + "/query", {}) : 1;
+  if (cmd == "terminate") return need(1) ? serverCall(serverUrl, "POST", "/scxml/session/" + rest[0] + "/terminate", {}) : 1;
+  if (cmd == "list") {
+    std::string q = "?offset=" + (rest.size() > 0 ? rest[0] : "0") + "&limit=" + (rest.size() > 1 ? rest[1] : "100");
+    return serverCall(serverUrl, "GET", "/scxml/sessions" + q, {});
+  }
+  std::cerr << "orsctl: unknown command '" << cmd << "'\n" << kUsage;
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,9 +274,18 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return argc < 2 ? 1 : 0;
   }
-  std::string cmd = argv[1];
-  if (cmd == "validate") return validate(argc - 2, argv + 2);
-  if (cmd == "run") return run(argc - 2, argv + 2);
-  std::cerr << "orsctl: unknown command '" << cmd << "'\n" << kUsage;
-  return 1;
+  std::string serverUrl = std::getenv("ORS_SERVER") ? std::getenv("ORS_SERVER") : "http://127.0.0.1:7210";
+  int first = 1;
+  if (std::string(argv[1]) == "--server") {
+    if (argc < 4) {
+      std::cerr << kUsage;
+      return 1;
+    }
+    serverUrl = argv[2];
+    first = 3;
+  }
+  std::string cmd = argv[first];
+  if (cmd == "validate") return validate(argc - first - 1, argv + first + 1);
+  if (cmd == "run") return run(argc - first - 1, argv + first + 1);
+  return server(argc - first, argv + first, serverUrl);
 }

@@ -4,7 +4,7 @@
 Hermetic: each server listens on 127.0.0.1 on a port the OS picks, reads documents from a
 temporary folder, and is stopped (SIGTERM) by the test that started it. No fixed sleeps: every
 wait polls for its condition with a deadline.
-Usage: orsd_test.py PATH-TO-ORSD
+Usage: orsd_test.py PATH-TO-ORSD [PATH-TO-ORSCTL] [unittest arguments]
 """
 import http.client
 import json
@@ -19,6 +19,7 @@ import time
 import unittest
 
 ORSD = None
+ORSCTL = None
 
 ROUTING = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
     version="1.0" datamodel="ecmascript" name="routing" initial="waiting">
@@ -324,6 +325,22 @@ class OrsdTest(unittest.TestCase):
         for sid in ring[:-1]:
             self.s.wait_for(lambda sid=sid: self.s.query(sid)[1]["configuration"] == ["got"], "poked " + sid)
 
+    def test_orsctl_talks_to_the_server(self):
+        if not ORSCTL:
+            self.skipTest("no orsctl given")
+        server = ["--server", "http://127.0.0.1:%d" % self.s.port]
+        run = lambda *a: subprocess.run([ORSCTL] + server + list(a), capture_output=True, text=True, timeout=30)
+        r = run("start", "routing.scxml", "vip=1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sid = json.loads(r.stdout)["sessionid"]
+        self.assertEqual(run("event", sid, "call", "vip=yes").returncode, 0)
+        self.s.wait_for(lambda: "vipq" in run("query", sid).stdout, "vipq")
+        self.assertIn(sid, run("list", "0", "1000").stdout)
+        self.assertEqual(run("terminate", sid).returncode, 0)
+        r = run("query", sid)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no session", r.stdout)
+
     def test_invoked_child_runs_in_process(self):
         sid, _ = self.s.start("src=parent.scxml")
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["greeted"], "child's event")
@@ -475,4 +492,6 @@ class LimitsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     ORSD = sys.argv.pop(1)
+    if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]):  # optional second path: orsctl
+        ORSCTL = sys.argv.pop(1)
     unittest.main(verbosity=2)
