@@ -14,20 +14,23 @@ int hex(char c) {
 bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
   out->clear();
   out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      int h = hex(in[i + 1]);
-      int l = hex(in[i + 2]);
-      if (h < 0 || l < 0) return false;
-      out->push_back(static_cast<char>(h * 16 + l));
-      i += 2;
-    } else if (c == '+' && plusAsSpace) {
+  size_t i = 0;
+  while (i < in.size()) {
+    size_t j = in.find_first_of(plusAsSpace ? "%+" : "%", i);
+    if (j == std::string_view::npos) j = in.size();
+    out->append(in.data() + i, j - i);  // the plain run, in one go
+    if (j == in.size()) break;
+    if (in[j] == '+') {
       out->push_back(' ');
-    } else {
-      out->push_back(c);
+      i = j + 1;
+      continue;
     }
+    if (j + 2 >= in.size()) return false;  // '%' needs two hex digits
+    int h = hex(in[j + 1]);
+    int l = hex(in[j + 2]);
+    if (h < 0 || l < 0) return false;
+    out->push_back(static_cast<char>(h * 16 + l));
+    i = j + 3;
   }
   return true;
 }

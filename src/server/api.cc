@@ -20,10 +20,19 @@ using Clock = std::chrono::steady_clock;
 // One HTTP call being answered.
 struct Api::Call {
   http::Request request;
-  http::Reply reply;
+  http::Reply replyTo;
+  Metrics* metrics = nullptr;
   boost::json::object params;  // query string, then form or JSON body
   Clock::time_point received = Clock::now();
 
+  // Every answer goes through here, once: the call's metrics, then the connection.
+  void reply(http::Response res) {
+    if (res.result_int() >= 400 && res.result_int() < 500) metrics->http_errors_total.fetch_add(1, std::memory_order_relaxed);
+    metrics->func_execution_time.observe(Clock::now() - received);
+    replyTo(std::move(res));
+  }
+  // A JSON body written as text, for the hot answers (strings escaped as JSON requires).
+  void jsonText(bh::status st, std::string body) { text(st, std::move(body), "application/json"); }
   void json(bh::status st, const boost::json::value& body, const std::string& cookie = {}) {
     http::Response res{st, request.version()};
     res.set(bh::field::content_type, "application/json");
@@ -74,6 +83,9 @@ const char kHelp[] = R"HELP({
   ]
 })HELP";
 
+// `s` as a JSON string literal.
+std::string jsonString(const std::string& s) { return boost::json::serialize(boost::json::value(s)); }
+
 bool prefersText(const http::Request& req) {
   auto accept = req[bh::field::accept];
   return accept.find("text/plain") != std::string_view::npos && accept.find("json") == std::string_view::npos;
@@ -84,11 +96,8 @@ bool prefersText(const http::Request& req) {
 void Api::handle(http::Request&& request, http::Reply reply) {
   auto call = std::make_shared<Call>();
   call->request = std::move(request);
-  call->reply = [this, reply = std::move(reply), received = call->received](http::Response res) {
-    if (res.result_int() >= 400 && res.result_int() < 500) metrics_.http_errors_total.fetch_add(1, std::memory_order_relaxed);
-    metrics_.func_execution_time.observe(Clock::now() - received);
-    reply(std::move(res));
-  };
+  call->replyTo = std::move(reply);
+  call->metrics = &metrics_;
   Call& c = *call;
   std::vector<std::string> seg;
   std::string_view query;
@@ -114,7 +123,9 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(c.request.body(), ec);
       if (ec || !v.is_object()) return c.error(bh::status::bad_request, "the body is not a JSON object");
-      for (auto& kv : v.as_object()) c.params[kv.key()] = kv.value();
+      if (c.params.empty()) c.params = std::move(v.as_object());
+      else
+        for (auto& kv : v.as_object()) c.params[kv.key()] = std::move(kv.value());
     } else if (type.empty() || type.find("application/x-www-form-urlencoded") != std::string_view::npos) {
       if (!http::parseForm(c.request.body(), c.params)) return c.error(bh::status::bad_request, "malformed form body");
     } else {
@@ -303,7 +314,7 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
         metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
         if (!call.params.empty()) e.data = std::move(call.params);
         w.runtime().deliver(sessionId, std::move(e));
-        return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"event", name}});
+        return call.jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
       }
       metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
       e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
@@ -311,7 +322,7 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       e.data = boost::json::object{{"param", std::move(call.params)},
                                    {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
       std::string requestId = e.sendid;
-      w.awaitResponse(requestId, call.request.version(), call.reply);
+      w.awaitResponse(requestId, call.request.version(), [shared](http::Response r) { shared->reply(std::move(r)); });
       w.runtime().deliver(sessionId, std::move(e));
       return;
     }
