@@ -42,6 +42,13 @@ class DataModel {
   // text a string). On failure the variable still exists (undefined) and the error is returned.
   virtual Status initData(const scxml::Data& data) = 0;
 
+  // A step of the session (its start, a run of events, a cancel) begins / ends: every call in
+  // between belongs to this session, so an implementation may keep per-step state (the
+  // ECMAScript datamodel keeps its realm entered). Steps of different sessions may nest (a
+  // session started by another's step).
+  virtual void beginStep() {}
+  virtual void endStep() {}
+
   // Binds _event for the next evaluations (SCXML 5.10.1). `event` stays valid and unchanged
   // until the next setEvent call or the end of this datamodel, so it may be read lazily.
   virtual void setEvent(const scxml::Event& event) = 0;

@@ -95,7 +95,7 @@ std::vector<std::string> Session::activeAtomicStates() const {
 // ---- interpret() -------------------------------------------------------------------------
 void Session::start() {
   if (started_) return;
-  SteppingGuard guard(stepping_);
+  StepScope step(*this);
   started_ = true;
   running_ = true;
   if (ioprocessors_.is_null()) {
@@ -145,7 +145,7 @@ void Session::enqueue(Event event) {
 }
 
 size_t Session::run(size_t maxEvents) {
-  SteppingGuard guard(stepping_);
+  StepScope step(*this);
   size_t n = 0;
   while (running_ && n < maxEvents && extHead_ < external_.size()) {
     currentExternal_ = std::move(external_[extHead_++]);
@@ -202,6 +202,7 @@ void Session::macrostep() {
 
 void Session::cancel() {
   if (!running_) return;
+  StepScope step(*this);
   running_ = false;
   exitAllStates();
 }

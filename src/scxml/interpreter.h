@@ -203,11 +203,20 @@ class Session final : private dm::Host {
   bool running_ = false;
   bool started_ = false;
   bool stepping_ = false;
-  struct SteppingGuard {
-    explicit SteppingGuard(bool& f) : flag(f), was(f) { flag = true; }
-    ~SteppingGuard() { flag = was; }
-    bool& flag;
-    bool was;
+  // Marks the session as stepping and brackets the step for the datamodel (outermost only).
+  struct StepScope {
+    explicit StepScope(Session& session) : s(session), outer(!session.stepping_) {
+      if (!outer) return;
+      s.stepping_ = true;
+      s.dm_->beginStep();
+    }
+    ~StepScope() {
+      if (!outer) return;
+      s.dm_->endStep();
+      s.stepping_ = false;
+    }
+    Session& s;
+    bool outer;
   };
   uint64_t nextSendId_ = 0;
 };

@@ -268,6 +268,7 @@ bool EcmaEngine::init() {
     JS::RootedObject table(cx_, JS::NewArrayObject(cx_, 0));
     if (!table) return false;
     envTable_.emplace(cx_, table);
+    stepEnv_.emplace(cx_, nullptr);
   }
   {
     auto frozenFunction = [&](JSNative native, const char* name) -> JSObject* {
@@ -325,6 +326,7 @@ EcmaEngine::~EcmaEngine() {
     scrub_.reset();
     eventGetter_.reset();
     ioGetter_.reset();
+    stepEnv_.reset();
     envTable_.reset();
     global_.reset();
     JS_RemoveExtraGCRootsTracer(cx_, traceRoots, this);

@@ -147,6 +147,11 @@ class EcmaEngine final : public Engine {
   uint64_t orphans_ = 0;
   static constexpr size_t kMaxIdleDocs = 64;
 
+  // The session whose step is in progress (DataModel::beginStep): the global's realm stays
+  // entered and its environment is held in stepEnv_, so each evaluation skips both.
+  EcmaSession* stepSession_ = nullptr;
+  std::optional<JS::PersistentRootedObject> stepEnv_;
+
   // Who is running. Entry maintains these.
   EcmaSession* current_ = nullptr;
   uint64_t lastSerial_ = 0;
@@ -181,6 +186,8 @@ class EcmaSession final : public DataModel {
   void declareData(const scxml::Data& data) override;
   Status initData(const scxml::Data& data) override;
   void setEvent(const scxml::Event& event) override;
+  void beginStep() override;
+  void endStep() override;
   Result<bool> evalCond(const Expr& cond) override;
   Result<Value> evalValue(const Expr& expr) override;
   Result<std::string> evalString(const Expr& expr) override;
@@ -219,6 +226,11 @@ class EcmaSession final : public DataModel {
   // that minor GCs need not trace one root per session. Entry roots it while the session runs.
   static constexpr uint32_t kNoSlot = UINT32_MAX;
   uint32_t slot_ = kNoSlot;
+  // Step bracketing (beginStep/endStep): depth, the step this one interrupted, the realm to
+  // return to.
+  int stepDepth_ = 0;
+  EcmaSession* prevStep_ = nullptr;
+  JS::Realm* stepRealm_ = nullptr;
   JS::Rooted<JSObject*>* envRoot_ = nullptr;  // set by the innermost Entry for this session
   bool hasEnv() const { return slot_ != kNoSlot; }
   JS::HandleObject env() const { return *envRoot_; }
@@ -231,8 +243,13 @@ class EcmaSession final : public DataModel {
 // RegExp statics scrub) and, when outermost, arms the watchdog and runs Promise jobs on exit.
 class Entry {
  public:
-  explicit Entry(EcmaSession& s)
-      : e_(s.eng_), realm_(s.eng_.cx(), s.eng_.global()), s_(s), env_(s.eng_.cx(), s.hasEnv() ? s.eng_.envAt(s.slot_) : nullptr) {
+  explicit Entry(EcmaSession& s) : e_(s.eng_), s_(s), env_(s.eng_.cx()) {
+    if (e_.stepSession_ == &s) {
+      env_ = e_.stepEnv_->get();  // realm entered and environment held by the step
+    } else {
+      realm_.emplace(e_.cx_, e_.global());
+      if (s.hasEnv()) env_ = e_.envAt(s.slot_);
+    }
     prevEnv_ = s.envRoot_;
     s.envRoot_ = &env_;
     outer_ = e_.depth_++ == 0;
@@ -258,7 +275,8 @@ class Entry {
         e_.jobs_.runJobs(e_.cx_);
       }
       if (!e_.jobs_.jobs.empty()) e_.jobs_.jobs.clear();
-      JS::ClearKeptObjects(e_.cx_);
+      // WeakRef targets are kept until the end of the job: the step, or this evaluation.
+      if (e_.stepSession_ != &s_) JS::ClearKeptObjects(e_.cx_);
       if (JS_IsExceptionPending(e_.cx_)) JS_ClearPendingException(e_.cx_);
       e_.running_.store(false, std::memory_order_release);
     }
@@ -271,8 +289,8 @@ class Entry {
 
  private:
   EcmaEngine& e_;
-  JSAutoRealm realm_;
   EcmaSession& s_;
+  std::optional<JSAutoRealm> realm_;  // engaged outside of this session's step
   JS::RootedObject env_;
   JS::Rooted<JSObject*>* prevEnv_ = nullptr;
   EcmaSession* prev_ = nullptr;

@@ -157,6 +157,25 @@ Status EcmaSession::initData(const scxml::Data& data) {
   return st;
 }
 
+void EcmaSession::beginStep() {
+  if (!hasEnv() || stepDepth_++ > 0) return;
+  JSContext* c = cx();
+  prevStep_ = eng_.stepSession_;
+  stepRealm_ = JS::EnterRealm(c, eng_.global());
+  eng_.stepSession_ = this;
+  eng_.stepEnv_->set(eng_.envAt(slot_));
+}
+
+void EcmaSession::endStep() {
+  if (!hasEnv() || --stepDepth_ > 0) return;
+  JSContext* c = cx();
+  eng_.stepSession_ = prevStep_;
+  eng_.stepEnv_->set(prevStep_ ? eng_.envAt(prevStep_->slot_) : nullptr);
+  prevStep_ = nullptr;
+  JS::ClearKeptObjects(c);
+  JS::LeaveRealm(c, stepRealm_);
+}
+
 // SCXML 5.10.1 `_event`, built lazily: setEvent only records the host event and binds `_event`
 // to the engine's getter; the first read from JavaScript builds the (frozen) object and rebinds
 // `_event` to it. The fast path reads primitive fields straight from the host event, so a macrostep
