@@ -203,6 +203,10 @@ struct Transition {
   bool internal = false;  // type="internal"
   Block actions;
   SourceLoc loc;
+  // SCXML D getTransitionDomain, precomputed when no target is a history state (then it does not
+  // depend on the configuration): kNone for a targetless transition.
+  bool staticDomain = false;
+  uint32_t domain = kNone;
   bool eventless() const { return events.empty(); }
 };
 

@@ -482,6 +482,7 @@ bool Session::isInFinalState(uint32_t state) const {
 }
 
 uint32_t Session::getTransitionDomain(const Transition& t) {
+  if (t.staticDomain) return t.domain;  // no history target: computed once, by the parser
   Session::IndexList tstates = getEffectiveTargetStates(t);
   if (tstates.empty()) return kNone;
   if (t.source == 0) return 0;  // the document's initial transition

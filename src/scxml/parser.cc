@@ -62,6 +62,7 @@ class DocumentBuilder {
     }
     buildRoot(root);
     resolve();
+    precomputeDomains();
     doc_->exprCount = nextExprId_;
     return doc_;
   }
@@ -646,6 +647,40 @@ class DocumentBuilder {
         for (uint32_t target : tr.targets) {
           bool ok = s.deepHistory ? doc_->isDescendant(target, s.parent) : doc_->states[target].parent == s.parent;
           if (!ok) error(tr.loc, "history default target '" + doc_->states[target].id + "' is outside the history's parent");
+        }
+      }
+    }
+  }
+
+  // SCXML D getTransitionDomain/findLCCA for transitions whose targets are all non-history
+  // states: the answer depends on the document only, so the interpreter need not compute it.
+  void precomputeDomains() {
+    const auto& st = doc_->states;
+    auto compoundOrRoot = [&](uint32_t s) { return s == 0 || (!st[s].atomic && st[s].type != StateType::kParallel); };
+    for (Transition& t : doc_->transitions) {
+      bool history = false;
+      for (uint32_t target : t.targets) history = history || st[target].isHistory();
+      if (history || t.source == kNone) continue;
+      t.staticDomain = true;
+      if (t.targets.empty()) continue;  // targetless: no domain
+      if (t.source == 0) {
+        t.domain = 0;
+        continue;
+      }
+      bool allInside = true;
+      for (uint32_t target : t.targets) allInside = allInside && doc_->isDescendant(target, t.source);
+      if (t.internal && compoundOrRoot(t.source) && allInside) {
+        t.domain = t.source;
+        continue;
+      }
+      t.domain = 0;
+      for (uint32_t anc = st[t.source].parent; anc != kNone; anc = st[anc].parent) {
+        if (!compoundOrRoot(anc)) continue;
+        bool all = true;
+        for (uint32_t target : t.targets) all = all && doc_->isDescendant(target, anc);
+        if (all) {
+          t.domain = anc;
+          break;
         }
       }
     }

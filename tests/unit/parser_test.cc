@@ -115,6 +115,24 @@ TEST(Parser, InlineScxmlContentBecomesADocument) {
   EXPECT_EQ(r.document->invokes[0]->content.document->states[1].id, "f");
 }
 
+TEST(Parser, PrecomputesTransitionDomains) {
+  auto r = parse("<state id='p'><state id='a'><transition event='x' target='b'/>"
+                 "<transition event='i' type='internal' target='a'/><transition event='t'/></state>"
+                 "<state id='b'><transition event='in' type='internal' target='b1'/><state id='b1'/>"
+                 "<history id='h'><transition target='b1'/></history><transition event='hh' target='h'/></state></state>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  const Document& d = *r.document;
+  auto tr = [&](const char* state, size_t i) -> const Transition& {
+    return d.transitions[d.states[d.stateById.at(state)].transitions[i]];
+  };
+  EXPECT_TRUE(tr("a", 0).staticDomain);
+  EXPECT_EQ(tr("a", 0).domain, d.stateById.at("p"));    // a -> b: their LCCA
+  EXPECT_EQ(tr("a", 1).domain, d.stateById.at("p"));    // internal, but a is atomic: LCCA
+  EXPECT_EQ(tr("a", 2).domain, kNone);                  // targetless
+  EXPECT_EQ(tr("b", 0).domain, d.stateById.at("b"));    // internal into its own child
+  EXPECT_FALSE(tr("b", 1).staticDomain);                // history target: computed at run time
+}
+
 TEST(Parser, ResolvesUrls) {
   EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "file:sub.scxml"), "/a/b/sub.scxml");
   EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "x.txt"), "/a/b/x.txt");
