@@ -35,6 +35,22 @@ bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
   return true;
 }
 
+std::string percentEncode(std::string_view in) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size());
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 bool parseTarget(std::string_view target, std::vector<std::string>* segments, std::string_view* query) {
   if (target.empty() || target[0] != '/') return false;
   size_t q = target.find('?');

@@ -573,7 +573,6 @@ Value contentToValue(std::string_view text) {
   return Value(std::move(out));
 }
 
-Value Session::contentValue(const std::string& text) { return contentToValue(text); }
 
 Status Session::evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params, const Content& content,
                          Value* out) {
@@ -583,7 +582,7 @@ Status Session::evalData(const std::vector<Expr>& namelist, const std::vector<Pa
       if (!v) return v.status();
       *out = std::move(*v);
     } else {
-      *out = contentValue(content.body);
+      *out = contentToValue(content.body);
     }
     return Status::ok();
   }
@@ -633,7 +632,7 @@ Status Session::execute(const Action& action) {
       if (dm::DataModel::isSystemLocation(a.location.text))
         return Status::error("cannot assign to system variable '" + a.location.text + "'");
       if (a.expr.present()) return dm_->assign(a.location, a.expr);
-      return dm_->assignValue(a.location, contentValue(a.content.body));
+      return dm_->assignValue(a.location, contentToValue(a.content.body));
     }
     case Action::Kind::kIf: {
       for (const If::Branch& b : static_cast<const If&>(action).branches) {

@@ -160,7 +160,6 @@ class Session final : private dm::Host {
   Status executeSend(const Send& send);
   Status evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params,
                   const Content& content, Value* out);
-  Value contentValue(const std::string& text);
   void raiseError(const char* name, const std::string& message, const std::string& sendid = {});
   void initDataItems(uint32_t state);
   void invoke(const Invoke& inv, uint32_t state);

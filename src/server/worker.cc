@@ -179,24 +179,6 @@ scxml::Value Worker::ioprocessorsFor(const std::string& sessionId) const {
                              {"basichttp", http}};
 }
 
-namespace {
-
-std::string formEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {  // spaces too: %20 reads the same to every form decoder
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 // SCXML C.2, sending: an HTTP POST of `_scxmleventname` and the data as a form; <content> is sent
 // as form-encoded text. The answer's status decides: anything but 2xx is error.communication.
@@ -209,17 +191,17 @@ scxml::SendOutcome Worker::sendBasicHttp(const std::string& fromId, scxml::SendR
     if (!body.empty()) body += '&';
     body += part;
   };
-  if (!req.event.name.empty()) add("_scxmleventname=" + formEncode(req.event.name));
+  if (!req.event.name.empty()) add("_scxmleventname=" + http::percentEncode(req.event.name));
   if (const auto* obj = req.event.data.if_object()) {
     for (const auto& kv : *obj) {
       const auto& v = kv.value();
       std::string text = v.is_string() ? std::string(v.get_string()) : boost::json::serialize(v);
-      add(formEncode(kv.key()) + "=" + formEncode(text));
+      add(http::percentEncode(kv.key()) + "=" + http::percentEncode(text));
     }
   } else if (const auto* str = req.event.data.if_string()) {
-    add(formEncode(*str));
+    add(http::percentEncode(*str));
   } else if (!req.event.data.is_null()) {
-    add(formEncode(boost::json::serialize(req.event.data)));
+    add(http::percentEncode(boost::json::serialize(req.event.data)));
   }
   std::string sendid = req.sendid;
   // A location of this very server: deliver at once, in order with the session's other sends, as

@@ -9,6 +9,7 @@
 
 #include "datamodel/ecmascript/ecmascript.h"
 #include "http/client.h"
+#include "http/url.h"
 #include "scxml/parser.h"
 #include "scxml/runtime.h"
 
@@ -199,16 +200,8 @@ int serverCall(const std::string& server, const std::string& method, std::string
       std::cerr << "orsctl: expected NAME=VALUE, got '" << p << "'\n";
       return 1;
     }
-    auto enc = [](std::string_view v) {
-      static const char* kHex = "0123456789ABCDEF";
-      std::string out;
-      for (unsigned char c : v) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
-        else out += {'%', kHex[c >> 4], kHex[c & 15]};
-      }
-      return out;
-    };
-    body += (body.empty() ? "" : "&") + enc(p.substr(0, eq)) + "=" + enc(p.substr(eq + 1));
+    body += (body.empty() ? "" : "&") + ors::http::percentEncode(std::string_view(p).substr(0, eq)) + "=" +
+            ors::http::percentEncode(std::string_view(p).substr(eq + 1));
   }
   std::string url = server + path;
   for (int hop = 0; hop < 6; ++hop) {

@@ -140,6 +140,14 @@ class Parser {
     }
   }
 
+  // After a list item: 1 for ',' (another item), 0 for `close` (the end), -1 otherwise.
+  int listNext(char close) {
+    skipSpace();
+    if (pos_ < s_.size() && s_[pos_] == ',') return ++pos_, 1;
+    if (pos_ < s_.size() && s_[pos_] == close) return ++pos_, 0;
+    return -1;
+  }
+
   std::string identifier() {
     if (pos_ >= s_.size() || !identStart(s_[pos_])) return {};
     size_t b = pos_;
@@ -174,16 +182,9 @@ class Parser {
         auto item = parseBinary(0);
         if (!item) return nullptr;
         n->items.push_back(std::move(item));
-        skipSpace();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == ']') {
-          ++pos_;
-          return n;
-        }
-        return nullptr;
+        int next = listNext(']');
+        if (next > 0) continue;
+        return next == 0 ? std::move(n) : nullptr;
       }
     }
     if (c == '{') {  // object literal with plain keys: {x: 1, 'y': a}
@@ -217,16 +218,9 @@ class Parser {
           if (other == id) return nullptr;  // duplicate keys: JS semantics, not ours
         n->keys.push_back(id);
         n->items.push_back(std::move(value));
-        skipSpace();
-        if (pos_ < s_.size() && s_[pos_] == ',') {
-          ++pos_;
-          continue;
-        }
-        if (pos_ < s_.size() && s_[pos_] == '}') {
-          ++pos_;
-          return n;
-        }
-        return nullptr;
+        int next = listNext('}');
+        if (next > 0) continue;
+        return next == 0 ? std::move(n) : nullptr;
       }
     }
     if (c == '(') {
@@ -526,15 +520,12 @@ FastExpr::Outcome FastExpr::eval(JSContext* cx, JS::HandleObject env, const scxm
   return evalNode(cx, *root_, env, lazyEvent, out);
 }
 
-FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, const scxml::Event* /*lazyEvent*/,
-                                    JS::HandleValue v) const {
+FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const {
   JS::RootedObject target(cx);
   if (root_->op == Op::kIdent) {
     target = env;
   } else if (root_->op == Op::kMember) {
     JS::RootedValue base(cx);
-    // Without lazyEvent, a location under an unbuilt `_event` meets its getter and falls back:
-    // JavaScript builds the object first.
     if (evalNode(cx, *root_->a, env, nullptr, &base) != Outcome::kOk || !base.isObject())
       return Outcome::kFallback;
     target = &base.toObject();

@@ -33,8 +33,9 @@ class FastExpr {
                JS::MutableHandleValue out) const;
   // For a location (identifier or member chain): stores `v` if the target is an existing,
   // writable own data property; otherwise kFallback with nothing changed.
-  Outcome assign(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
-                 JS::HandleValue v) const;
+  // A location under a `_event` not built yet meets its getter and falls back: JavaScript
+  // builds the object first.
+  Outcome assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const;
 
   struct Node;
 

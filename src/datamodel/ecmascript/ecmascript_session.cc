@@ -53,7 +53,7 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
   if (const FastExpr* f = eng_.fast(doc_, location)) {
-    if (f->assign(cx(), env(), lazyEvent(), v) == FastExpr::Outcome::kOk) return Status::ok();
+    if (f->assign(cx(), env(), v) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, location, kLocation, st);
