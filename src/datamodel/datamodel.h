@@ -72,6 +72,13 @@ class DataModel {
   virtual Status forEach(const Expr& array, const Expr& item, const Expr& index,
                          const std::function<Status()>& body) = 0;
 
+  // Snapshots, at a stable point (no step in progress): the document's variables (data items and
+  // script globals, not the system variables) as JSON text; and back, into a new datamodel of
+  // the same document whose setSystemVariables has run and nothing else. What an implementation
+  // cannot write is its to document (the text may list it); restore never runs document code.
+  virtual Result<std::string> snapshot() = 0;
+  virtual Status restore(std::string_view snapshot) = 0;
+
   // True if `location` names one of the system variables (_event, _sessionid, _name,
   // _ioprocessors, _x), which the document must not assign (SCXML 5.10).
   static bool isSystemLocation(std::string_view location);

@@ -41,6 +41,8 @@ class NullDataModel final : public DataModel {
   Status forEach(const Expr&, const Expr&, const Expr&, const std::function<Status()>&) override {
     return unsupported("<foreach>");
   }
+  Result<std::string> snapshot() override { return std::string("null"); }
+  Status restore(std::string_view) override { return Status::ok(); }
 
  private:
   static Status unsupported(const std::string& what) {

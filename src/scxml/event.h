@@ -31,6 +31,11 @@ struct Event {
   }
 };
 
+// An event as a JSON object and back (snapshots, stores): empty fields are left out.
+Value eventToValue(const Event& e);
+// False if `v` is not such an object.
+bool eventFromValue(const Value& v, Event* out);
+
 // SCXML 5.6 content as a host value: JSON text becomes that value; well-formed markup becomes
 // {"$xml": markup} (an XML fragment, which the ECMAScript datamodel exposes as a small DOM);
 // any other text a string with its white space normalised (SCXML B.2).

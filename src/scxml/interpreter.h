@@ -93,6 +93,14 @@ class Session final : private dm::Host {
   // Processes queued external events, each a full macrostep, until the queue is empty, the session
   // ends, or `maxEvents` were processed. Returns the number processed.
   size_t run(size_t maxEvents = SIZE_MAX);
+  // Snapshots (SCXML sessions that outlive their process, docs/durability.md). snapshot(): the
+  // whole state at a stable point (started, not stepping, not finished) as JSON text: document
+  // identity, configuration, history, late-binding marks, external queue, running invocations,
+  // relations, and the datamodel's variables. restore(): into a Session just constructed with the
+  // same document (its hash is checked) and any Options, instead of start(); the session then
+  // goes on as the original would. Delayed sends and timers are the host's to keep.
+  Result<std::string> snapshot();
+  Status restore(const boost::json::object& snapshot);
   // Ends the session without reaching a final state (cancelled invocation, terminate request):
   // runs onexit handlers, cancels invocations. No done event is reported.
   void cancel();
@@ -105,6 +113,7 @@ class Session final : private dm::Host {
   bool stepping() const { return stepping_; }
   const std::string& id() const { return id_; }
   const Document& document() const { return *doc_; }
+  const std::shared_ptr<const Document>& sharedDocument() const { return doc_; }
   std::vector<std::string> activeAtomicStates() const;  // ids, sorted
   // Called after the initial macrostep (event == nullptr) and after each external event has been
   // fully processed (for tracing; optional).
@@ -183,6 +192,8 @@ class Session final : private dm::Host {
     IndexList states;
   };
   std::vector<HistoryEntry> history_;
+  // Builds an error for a snapshot that does not fit this session.
+  static Status badSnapshot(const std::string& why);
   // The events being processed: _event refers to one of them until the next is taken
   // (DataModel::setEvent's contract), the external one also for the observer.
   Event currentExternal_;

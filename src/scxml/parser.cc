@@ -2,10 +2,12 @@
 #include "scxml/parser.h"
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <unordered_set>
 
+#include "common/hash.h"
 #include "scxml/xml.h"
 
 namespace ors::scxml {
@@ -64,8 +66,14 @@ class DocumentBuilder {
     resolve();
     precomputeDomains();
     doc_->exprCount = nextExprId_;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_));
+    doc_->hash = hex;
     return doc_;
   }
+
+  // Adds text the document is made of (its own, loaded scripts and data) to its hash.
+  void fold(std::string_view text) { hash_ = fnv1a(text, hash_); }
 
  private:
   // ---- diagnostics ----
@@ -229,6 +237,7 @@ class DocumentBuilder {
       std::string url = resolveUrl(options_.url, *src);
       Result<std::string> text = options_.loader ? options_.loader(url) : Result<std::string>(Status::error("no loader"));
       if (text) {
+        fold(*text);
         d.content.present = true;
         d.content.body = std::move(*text);
       } else {
@@ -256,6 +265,7 @@ class DocumentBuilder {
         if (n.element && n.element->name == "scxml" && n.element->ns == kScxmlNs) {
           ParseOptions sub = options_;
           DocumentBuilder b(sub, errors_);
+          b.fold(c.body);
           c.document = b.build(*n.element);
         }
       }
@@ -572,7 +582,10 @@ class DocumentBuilder {
         std::string url = resolveUrl(options_.url, *src);
         Result<std::string> text = options_.loader ? options_.loader(url) : Result<std::string>(Status::error("no loader"));
         if (!text) error(x.loc, "cannot load script '" + *src + "': " + text.status().message());
-        else a->body = expr(*text, {1, 1});
+        else {
+          fold(*text);
+          a->body = expr(*text, {1, 1});
+        }
       } else {
         a->body = expr(x.text(), x.loc);
       }
@@ -690,6 +703,7 @@ class DocumentBuilder {
 
   const ParseOptions& options_;
   std::vector<Diagnostic>* errors_;
+  uint64_t hash_ = kFnvOffset;
   std::shared_ptr<Document> doc_;
   std::string scxmlNs_;
   uint32_t nextExprId_ = 0;
@@ -750,6 +764,7 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
     return r;
   }
   DocumentBuilder b(options, &r.errors);
+  b.fold(text);
   std::shared_ptr<Document> doc = b.build(*root);
   if (r.errors.empty()) r.document = std::move(doc);
   return r;

@@ -2,6 +2,7 @@
 #include "scxml/runtime.h"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
 #include <thread>
@@ -18,10 +19,14 @@ Runtime::~Runtime() {
 
 Runtime::Clock::time_point Runtime::now() const { return Clock::now() + virtualOffset_; }
 
+dm::Engine* Runtime::engineFor(const Document& doc) {
+  if (doc.datamodel == "ecmascript") return ecmascript_;
+  if (doc.datamodel == "null") return null_.get();
+  return nullptr;
+}
+
 Result<Session*> Runtime::createSession(std::shared_ptr<const Document> doc, Session::Options options) {
-  dm::Engine* engine = nullptr;
-  if (doc->datamodel == "ecmascript") engine = ecmascript_;
-  else if (doc->datamodel == "null") engine = null_.get();
+  dm::Engine* engine = engineFor(*doc);
   if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
   if (options.sessionId.empty())
     options.sessionId = options_.newSessionId ? options_.newSessionId() : "s" + std::to_string(++nextId_);
@@ -45,7 +50,22 @@ Result<Session*> Runtime::startSession(std::shared_ptr<const Document> doc, boos
   (*s)->observer = std::move(observer);
   (*s)->start();
   if ((*s)->hasQueuedEvents()) markReady((*s)->id());  // the initial macrostep ran already
+  stepped((*s)->id());
   return s;
+}
+
+Result<Session*> Runtime::restoreSession(std::shared_ptr<const Document> doc, const boost::json::object& snapshot) {
+  dm::Engine* engine = engineFor(*doc);
+  if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
+  auto session = std::make_unique<Session>(std::move(doc), *engine, *this, Session::Options{});
+  Status st = session->restore(snapshot);
+  if (!st) return st;
+  if (sessions_.count(session->id())) return Status::error("session id '" + session->id() + "' is in use");
+  Session* raw = session.get();
+  sessions_.emplace(raw->id(), std::move(session));
+  if (!raw->parentId.empty()) children_[{raw->parentId, raw->invokeId}] = raw->id();
+  if (raw->hasQueuedEvents()) markReady(raw->id());
+  return raw;
 }
 
 Session* Runtime::find(const std::string& sessionId) {
@@ -64,20 +84,78 @@ bool Runtime::deliver(const std::string& sessionId, Event event) {
 void Runtime::markReady(const std::string& sessionId) { ready_.push_back(sessionId); }
 
 void Runtime::runUntilIdle() {
-  while (!ready_.empty() || !deferredTerminations_.empty()) {
+  while (!ready_.empty() || !deferredTerminations_.empty() || !stepped_.empty()) {
     std::vector<std::string> terminations;
     terminations.swap(deferredTerminations_);
     for (const std::string& id : terminations) terminate(id);
+    replaceStepped();
     std::vector<std::string> batch;
     batch.swap(ready_);
     for (const std::string& id : batch) {
       auto it = sessions_.find(id);
       if (it == sessions_.end()) continue;
-      it->second->run();
+      if (!options_.restoreEveryStep) {
+        it->second->run();
+        continue;
+      }
+      // One macrostep at a time, each followed by a restore.
+      if (it->second->run(1) == 0) continue;
+      stepped(id);
+      if (it->second->hasQueuedEvents()) markReady(id);
     }
     reap();
   }
   reap();
+}
+
+void Runtime::stepped(const std::string& sessionId) {
+  if (options_.restoreEveryStep) stepped_.push_back(sessionId);
+}
+
+void Runtime::replaceStepped() {
+  std::vector<std::string> ids;
+  ids.swap(stepped_);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (const std::string& id : ids) replaceByRestore(id);
+}
+
+bool Runtime::replaceByRestore(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end() || it->second->finished() || it->second->stepping()) return true;
+  Session& old = *it->second;
+  auto fail = [&](const std::string& why) {
+    ++restoreFailures_;
+    lastRestoreFailure_ = sessionId + ": " + why;
+    return false;
+  };
+  Result<std::string> snap = old.snapshot();
+  if (!snap) return fail("snapshot: " + snap.status().message());
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(*snap, ec);
+  if (ec || !parsed.is_object()) return fail("snapshot is not a JSON object: " + ec.message());
+  Session::Options o;
+  o.sessionId = sessionId;
+  auto fresh = std::make_unique<Session>(old.sharedDocument(), *engineFor(old.document()), *this, std::move(o));
+  Status st = fresh->restore(parsed.get_object());
+  if (!st) return fail(st.message());
+  Result<std::string> again = fresh->snapshot();
+  if (!again) return fail("snapshot of the restored session: " + again.status().message());
+  if (*again != *snap) {
+    // What the first snapshot lost is simply absent from the second: compare without that list.
+    boost::json::value second = boost::json::parse(*again, ec);
+    auto dropLost = [](boost::json::value& v) {
+      if (auto* dm = v.as_object().if_contains("dm"); dm && dm->is_object()) dm->as_object().erase("lost");
+    };
+    if (ec || !second.is_object()) return fail("snapshot of the restored session is not a JSON object");
+    dropLost(parsed);
+    dropLost(second);
+    if (parsed != second) return fail("the restored session differs:\n  before " + *snap + "\n  after  " + *again);
+  }
+  fresh->observer = std::move(old.observer);
+  it->second = std::move(fresh);
+  ++restores_;
+  return true;
 }
 
 void Runtime::reap() {
@@ -225,6 +303,7 @@ Status Runtime::invoke(Session& from, InvokeRequest request) {
   children_[{from.id(), request.invokeid}] = (*child)->id();
   (*child)->start();
   if ((*child)->hasQueuedEvents()) markReady((*child)->id());
+  stepped((*child)->id());
   return Status::ok();
 }
 
@@ -297,6 +376,7 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     deliver(fromId, platformEvent("session.start.done", boost::json::object{{"sessionid", childId}}));
     (*child)->start();
     if ((*child)->hasQueuedEvents()) markReady(childId);
+    stepped(childId);
     return childId;
   }
   if (a.name == "terminate") {

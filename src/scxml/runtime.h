@@ -26,6 +26,10 @@ class Runtime final : public SessionHost {
   using Clock = std::chrono::steady_clock;
   struct Options {
     bool virtualTime = false;
+    // Test mode (ctest label w3c-restore): after every macrostep each session is replaced by a
+    // new Session restored from its snapshot, with a new datamodel environment; the restored
+    // session's own snapshot must equal the one it came from. Failures are counted.
+    bool restoreEveryStep = false;
     Loader loader = loadLocalFile;
     // <log> output; default: "label: text" on stderr.
     std::function<void(const Session&, const std::string& label, const std::string& text)> onLog;
@@ -62,6 +66,10 @@ class Runtime final : public SessionHost {
   Result<Session*> startSession(std::shared_ptr<const Document> doc, boost::json::object data = {},
                                 std::function<void(const Session&, const Event*)> observer = {},
                                 std::string id = {});
+  // Adds a session restored from its snapshot (Session::restore), taken with `doc`; its queued
+  // events are processed by the next runUntilIdle(). Delayed sends are not in a session's
+  // snapshot: the host restores those with sendLater().
+  Result<Session*> restoreSession(std::shared_ptr<const Document> doc, const boost::json::object& snapshot);
   Session* find(const std::string& sessionId);
   // Queues an external event for a session; false if there is no such session.
   bool deliver(const std::string& sessionId, Event event);
@@ -85,6 +93,10 @@ class Runtime final : public SessionHost {
       if (!s->finished()) f(*s);
   }
   size_t sessionCount() const { return sessions_.size(); }
+  // restoreEveryStep: restores done, and failures (with the last failure's message).
+  uint64_t restores() const { return restores_; }
+  uint64_t restoreFailures() const { return restoreFailures_; }
+  const std::string& lastRestoreFailure() const { return lastRestoreFailure_; }
 
   // SessionHost
   SendOutcome send(Session& from, SendRequest request) override;
@@ -112,6 +124,11 @@ class Runtime final : public SessionHost {
   Result<Session*> createSession(std::shared_ptr<const Document> doc, Session::Options options);
   void markReady(const std::string& sessionId);
   void reap();
+  dm::Engine* engineFor(const Document& doc);
+  // restoreEveryStep: a session finished a macrostep; replace it at the next stable point.
+  void stepped(const std::string& sessionId);
+  void replaceStepped();
+  bool replaceByRestore(const std::string& sessionId);
 
   dm::Engine* ecmascript_;
   std::unique_ptr<dm::Engine> null_;
@@ -125,6 +142,9 @@ class Runtime final : public SessionHost {
   Clock::duration virtualOffset_{};
   uint64_t nextId_ = 0;
   uint64_t microsteps_ = 0;
+  std::vector<std::string> stepped_;
+  uint64_t restores_ = 0, restoreFailures_ = 0;
+  std::string lastRestoreFailure_;
 };
 
 }  // namespace ors::scxml

@@ -6,6 +6,7 @@
 #include <future>
 #include <iostream>
 
+#include "common/hash.h"
 #include "common/ids.h"
 #include "http/client.h"
 #include "http/url.h"
@@ -16,10 +17,7 @@ namespace ors::server {
 namespace net = boost::asio;
 
 unsigned workerOf(std::string_view sessionId, unsigned workerCount) {
-  // FNV-1a over the random part of the id.
-  uint64_t h = 1469598103934665603ull;
-  for (char c : sessionId) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return static_cast<unsigned>(h % workerCount);
+  return static_cast<unsigned>(fnv1a(sessionId) % workerCount);
 }
 
 Worker::Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics)

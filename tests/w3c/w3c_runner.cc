@@ -4,6 +4,8 @@
 // pass rule of the suite's README: a test passes when the machine enters the top-level final
 // state "pass". Timers run on virtual time, so the suite's 1-20 s delays cost nothing.
 // Exit status 0 when every failure is listed in the expected-failures file.
+// --restore-every-step (ctest label `w3c-restore`): every session is snapshotted after each
+// macrostep and replaced by a new one restored from the snapshot (Runtime::Options).
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -30,8 +32,11 @@ std::vector<std::string> splitTabs(const std::string& line) {
   return out;
 }
 
+uint64_t gRestores = 0;
+
 // Runs one document; returns "" on pass, or why it failed.
-std::string runTest(ors::dm::Engine& engine, const std::string& path, const std::string& id, bool verbose) {
+std::string runTest(ors::dm::Engine& engine, const std::string& path, const std::string& id, bool verbose,
+                    bool restore) {
   ors::scxml::ParseResult pr = ors::scxml::loadDocument(path);
   bool mayReject = id == "313" || id == "314";
   if (id == "301") return pr.document ? "document was accepted; it must be rejected" : "";
@@ -43,6 +48,7 @@ std::string runTest(ors::dm::Engine& engine, const std::string& path, const std:
   bool done = false;
   ors::scxml::Runtime::Options opts;
   opts.virtualTime = true;
+  opts.restoreEveryStep = restore;
   opts.onLog = [&](const ors::scxml::Session&, const std::string& label, const std::string& text) {
     if (verbose) std::cerr << "  [" << id << "] " << label << ": " << text << "\n";
   };
@@ -54,7 +60,11 @@ std::string runTest(ors::dm::Engine& engine, const std::string& path, const std:
   auto started = rt.startSession(pr.document);
   if (!started) return "cannot start: " + started.status().message();
   auto deadline = ors::scxml::Runtime::Clock::now() + std::chrono::seconds(60);
-  if (!rt.runUntil([&] { return done; }, deadline)) return "timeout";
+  bool inTime = rt.runUntil([&] { return done; }, deadline);
+  gRestores += rt.restores();
+  if (rt.restoreFailures() > 0) return "restore failed: " + rt.lastRestoreFailure();
+  if (restore && rt.restores() == 0 && !done) return "no session was restored";
+  if (!inTime) return "timeout";
   if (!done) return "no verdict (machine idle with no timer pending)";
   if (finalState != "pass") return "ended in '" + finalState + "'";
   return "";
@@ -65,16 +75,17 @@ std::string runTest(ors::dm::Engine& engine, const std::string& path, const std:
 int main(int argc, char** argv) {
   std::string suite, expectedFile;
   std::set<std::string> only;
-  bool verbose = false;
+  bool verbose = false, restore = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--suite" && i + 1 < argc) suite = argv[++i];
     else if (a == "--expected-failures" && i + 1 < argc) expectedFile = argv[++i];
     else if (a == "--verbose" || a == "-v") verbose = true;
+    else if (a == "--restore-every-step") restore = true;
     else only.insert(a);
   }
   if (suite.empty()) {
-    std::cerr << "usage: w3c_runner --suite DIR [--expected-failures FILE] [-v] [TEST_ID...]\n";
+    std::cerr << "usage: w3c_runner --suite DIR [--expected-failures FILE] [--restore-every-step] [-v] [TEST_ID...]\n";
     return 1;
   }
   std::set<std::string> expected;
@@ -109,7 +120,7 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0;
   std::vector<std::string> failures, unexpected;
   for (const TestCase& t : tests) {
-    std::string why = runTest(*engine, suite + "/" + t.file, t.id, verbose);
+    std::string why = runTest(*engine, suite + "/" + t.file, t.id, verbose, restore);
     std::string name = t.file.substr(t.file.find('/') + 1);
     name = name.substr(0, name.size() - 6);  // test403a, test144 ...
     if (why.empty()) {
@@ -122,7 +133,9 @@ int main(int argc, char** argv) {
       if (!expected.count(t.id)) unexpected.push_back(t.id);
     }
   }
-  std::cout << passed << " passed, " << failed << " failed\n";
+  std::cout << passed << " passed, " << failed << " failed";
+  if (restore) std::cout << " (" << gRestores << " sessions restored from snapshots)";
+  std::cout << "\n";
   if (!failures.empty()) {
     std::cout << "failing:";
     for (const auto& id : failures) std::cout << " " << id;

@@ -255,9 +255,11 @@ bool EcmaEngine::init() {
     return JS::Compile(cx_, co, src);
   };
   JS::RootedScript dom(cx_, compileGlobal("ors:xmldom", ecma::kXmlDomSource));
+  JS::RootedScript snap(cx_, compileGlobal("ors:snapshot", ecma::kSnapshotSource));
   JS::RootedScript boot(cx_, compileGlobal("ors:lockdown", ecma::kBootstrapSource));
-  JS::RootedValue rv(cx_);
-  if (!dom || !JS_ExecuteScript(cx_, dom, &rv) || !boot || !JS_ExecuteScript(cx_, boot, &rv)) {
+  JS::RootedValue rv(cx_), walk(cx_);
+  if (!dom || !JS_ExecuteScript(cx_, dom, &rv) || !snap || !JS_ExecuteScript(cx_, snap, &walk) ||
+      !walk.isObject() || !boot || !JS_ExecuteScript(cx_, boot, &rv)) {
     Status st = takeError();
     std::fprintf(stderr, "ors: ecmascript lockdown failed: %s\n", st.message().c_str());
     return false;
@@ -283,6 +285,16 @@ bool EcmaEngine::init() {
     JSObject* ioGetter = frozenFunction(nativeLazyGetter<&EcmaSession::materializeIoProcessors>, "_ioprocessors");
     if (!ioGetter) return false;
     ioGetter_.emplace(cx_, ioGetter);
+    JS::RootedObject walkObj(cx_, &walk.toObject());
+    JS::RootedValue write(cx_), read(cx_);
+    if (!JS_GetProperty(cx_, walkObj, "write", &write) || !write.isObject() ||
+        !JS_GetProperty(cx_, walkObj, "read", &read) || !read.isObject())
+      return false;
+    snapWrite_.emplace(cx_, &write.toObject());
+    snapRead_.emplace(cx_, &read.toObject());
+    JSObject* compile = frozenFunction(nativeCompileFunction, "compile");
+    if (!compile) return false;
+    snapCompile_.emplace(cx_, compile);
   }
 
   idResult_ = pinnedId("__ors_r");
@@ -326,6 +338,9 @@ EcmaEngine::~EcmaEngine() {
     scrub_.reset();
     eventGetter_.reset();
     ioGetter_.reset();
+    snapWrite_.reset();
+    snapRead_.reset();
+    snapCompile_.reset();
     stepEnv_.reset();
     envTable_.reset();
     global_.reset();

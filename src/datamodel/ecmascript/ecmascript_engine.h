@@ -115,6 +115,8 @@ class EcmaEngine final : public Engine {
   static bool onInterrupt(JSContext* cx);
   static void traceRoots(JSTracer* trc, void* data);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
+  // compile(source): a function made from its source in the current session's scope (restore).
+  static bool nativeCompileFunction(JSContext* cx, unsigned argc, JS::Value* vp);
   template <bool (EcmaSession::*Build)(JS::MutableHandleValue)>
   static bool nativeLazyGetter(JSContext* cx, unsigned argc, JS::Value* vp);
   void watchdogLoop();
@@ -127,6 +129,8 @@ class EcmaEngine final : public Engine {
   std::optional<JS::PersistentRootedScript> scrub_;
   std::optional<JS::PersistentRootedObject> eventGetter_;  // the lazy `_event` getter
   std::optional<JS::PersistentRootedObject> ioGetter_;     // the lazy `_ioprocessors` getter
+  // The snapshot walk's write and read functions and the compile callback read is given.
+  std::optional<JS::PersistentRootedObject> snapWrite_, snapRead_, snapCompile_;
   JobQueue jobs_;
   // Every session's JSM environment, by slot: one array, one root. (A PersistentRooted per
   // session made every minor GC trace all sessions: milliseconds with 100,000 of them.)
@@ -196,6 +200,8 @@ class EcmaSession final : public DataModel {
   Status execScript(const Expr& script) override;
   Status forEach(const Expr& array, const Expr& item, const Expr& index,
                  const std::function<Status()>& body) override;
+  Result<std::string> snapshot() override;
+  Status restore(std::string_view snapshot) override;
 
  private:
   friend class Entry;

@@ -24,6 +24,8 @@ extern const char kBootstrapSource[];
 // The XML DOM (ecmascript_xml.cc): its prototype script, run on the global before lockdown;
 // markup -> Document node (false with an exception pending); whether an object is a DOM node.
 extern const char kXmlDomSource[];
+// The snapshot walk (ecmascript_snapshot.cc): a script whose value is {write, read}.
+extern const char kSnapshotSource[];
 bool xmlToJS(JSContext* cx, std::string_view markup, JS::MutableHandleValue out);
 bool isXmlNode(JSContext* cx, JS::HandleObject obj);
 
