@@ -217,6 +217,7 @@ struct Document {
   std::string url;         // where it was loaded from ("" for inline); base for relative src
   uint64_t uid = 0;        // unique per compiled document in the process (datamodel caches key on it)
   std::string hash;        // of the text it was built from, loaded scripts and data included (16 hex)
+  std::string source;      // that text (stores keep it, so that sessions outlive changes to the file)
   uint32_t exprCount = 0;  // Expr ids are 0..exprCount-1
   std::vector<State> states;  // [0] is the root
   std::vector<Transition> transitions;

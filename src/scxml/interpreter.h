@@ -97,7 +97,8 @@ class Session final : private dm::Host {
   // whole state at a stable point (started, not stepping, not finished) as JSON text: document
   // identity, configuration, history, late-binding marks, external queue, running invocations,
   // relations, and the datamodel's variables. restore(): into a Session just constructed with the
-  // same document (its hash is checked) and any Options, instead of start(); the session then
+  // same document (its hash is checked), instead of start(); Options::ioprocessors, when set,
+  // replace the snapshot's (the host's addresses may have changed); the session then
   // goes on as the original would. Delayed sends and timers are the host's to keep.
   Result<std::string> snapshot();
   Status restore(const boost::json::object& snapshot);

@@ -266,7 +266,9 @@ class DocumentBuilder {
           ParseOptions sub = options_;
           DocumentBuilder b(sub, errors_);
           b.fold(c.body);
-          c.document = b.build(*n.element);
+          std::shared_ptr<Document> inner = b.build(*n.element);
+          if (inner) inner->source = c.body;
+          c.document = std::move(inner);
         }
       }
     } else {
@@ -766,6 +768,7 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
   DocumentBuilder b(options, &r.errors);
   b.fold(text);
   std::shared_ptr<Document> doc = b.build(*root);
+  if (doc) doc->source = std::string(text);
   if (r.errors.empty()) r.document = std::move(doc);
   return r;
 }

@@ -57,7 +57,10 @@ Result<Session*> Runtime::startSession(std::shared_ptr<const Document> doc, boos
 Result<Session*> Runtime::restoreSession(std::shared_ptr<const Document> doc, const boost::json::object& snapshot) {
   dm::Engine* engine = engineFor(*doc);
   if (!engine) return Status::error("unsupported datamodel '" + doc->datamodel + "'");
-  auto session = std::make_unique<Session>(std::move(doc), *engine, *this, Session::Options{});
+  Session::Options o;
+  const Value* id = snapshot.if_contains("id");
+  if (id && id->is_string() && options_.ioprocessorsFor) o.ioprocessors = options_.ioprocessorsFor(std::string(id->get_string()));
+  auto session = std::make_unique<Session>(std::move(doc), *engine, *this, std::move(o));
   Status st = session->restore(snapshot);
   if (!st) return st;
   if (sessions_.count(session->id())) return Status::error("session id '" + session->id() + "' is in use");
@@ -81,7 +84,51 @@ bool Runtime::deliver(const std::string& sessionId, Event event) {
   return true;
 }
 
-void Runtime::markReady(const std::string& sessionId) { ready_.push_back(sessionId); }
+void Runtime::markReady(const std::string& sessionId) {
+  ready_.push_back(sessionId);
+  changed(sessionId);
+}
+
+std::vector<std::string> Runtime::takeChanged() {
+  std::vector<std::string> out;
+  out.swap(changed_);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void Runtime::addTimer(Clock::time_point due, Timer timer) {
+  std::string from = timer.from;
+  auto it = timers_.emplace(due, std::move(timer));
+  timersOf_[from].push_back(it);
+  changed(from);
+}
+
+Runtime::Timer Runtime::takeTimer(std::multimap<Clock::time_point, Timer>::iterator it) {
+  auto list = timersOf_.find(it->second.from);
+  if (list != timersOf_.end()) {
+    auto& v = list->second;
+    v.erase(std::remove(v.begin(), v.end(), it), v.end());
+    if (v.empty()) timersOf_.erase(list);
+  }
+  changed(it->second.from);
+  Timer t = std::move(it->second);
+  timers_.erase(it);
+  return t;
+}
+
+std::vector<Runtime::PendingSend> Runtime::pendingSends(const std::string& sessionId) const {
+  std::vector<PendingSend> out;
+  auto list = timersOf_.find(sessionId);
+  if (list == timersOf_.end()) return out;
+  for (auto it : list->second) out.push_back({it->first - virtualOffset_, &it->second.request});
+  std::sort(out.begin(), out.end(), [](const PendingSend& a, const PendingSend& b) { return a.due < b.due; });
+  return out;
+}
+
+void Runtime::restoreSend(const std::string& fromId, SendRequest request, Clock::time_point due) {
+  addTimer(due + virtualOffset_, Timer{fromId, std::move(request)});
+}
 
 void Runtime::runUntilIdle() {
   while (!ready_.empty() || !deferredTerminations_.empty() || !stepped_.empty()) {
@@ -96,6 +143,7 @@ void Runtime::runUntilIdle() {
       if (it == sessions_.end()) continue;
       if (!options_.restoreEveryStep) {
         it->second->run();
+        changed(id);
         continue;
       }
       // One macrostep at a time, each followed by a restore.
@@ -109,6 +157,7 @@ void Runtime::runUntilIdle() {
 }
 
 void Runtime::stepped(const std::string& sessionId) {
+  changed(sessionId);
   if (options_.restoreEveryStep) stepped_.push_back(sessionId);
 }
 
@@ -162,7 +211,14 @@ void Runtime::reap() {
   while (!dead_.empty()) {
     std::vector<std::string> dead;
     dead.swap(dead_);
-    for (const std::string& id : dead) sessions_.erase(id);
+    for (const std::string& id : dead) {
+      sessions_.erase(id);
+      // SCXML 6.2: a session's delayed sends die with it.
+      auto list = timersOf_.find(id);
+      if (list == timersOf_.end()) continue;
+      auto doomed = list->second;
+      for (auto it : doomed) takeTimer(it);
+    }
   }
 }
 
@@ -173,8 +229,7 @@ std::optional<Runtime::Clock::time_point> Runtime::nextTimerDue() const {
 
 void Runtime::fireDueTimers() {
   while (!timers_.empty() && timers_.begin()->first <= now()) {
-    Timer t = std::move(timers_.begin()->second);
-    timers_.erase(timers_.begin());
+    Timer t = takeTimer(timers_.begin());
     if (!find(t.from)) continue;  // SCXML 6.2: a terminated session's delayed sends are dropped
     if (route(t.from, t.request, false) == SendOutcome::kUnreachable) {
       Event err;
@@ -198,6 +253,7 @@ bool Runtime::terminate(const std::string& sessionId) {
   if (!s.parentId.empty()) children_.erase({s.parentId, s.invokeId});
   s.cancel();
   dead_.push_back(sessionId);  // destroyed by reap(), from the top of the loop
+  changed(sessionId);
   return true;
 }
 
@@ -262,15 +318,17 @@ SendOutcome Runtime::send(Session& from, SendRequest request) {
   const std::string& t = request.target;
   if (scxml && !t.empty() && t.rfind("#_", 0) != 0) return SendOutcome::kInvalid;
   auto due = now() + std::chrono::milliseconds(request.delayMs);
-  timers_.emplace(due, Timer{from.id(), std::move(request)});
+  addTimer(due, Timer{from.id(), std::move(request)});
   return SendOutcome::kOk;
 }
 
 void Runtime::cancelSend(Session& from, const std::string& sendid) {
-  for (auto it = timers_.begin(); it != timers_.end();) {
-    if (it->second.from == from.id() && it->second.request.sendid == sendid) it = timers_.erase(it);
-    else ++it;
-  }
+  auto list = timersOf_.find(from.id());
+  if (list == timersOf_.end()) return;
+  std::vector<std::multimap<Clock::time_point, Timer>::iterator> doomed;
+  for (auto it : list->second)
+    if (it->second.request.sendid == sendid) doomed.push_back(it);
+  for (auto it : doomed) takeTimer(it);
 }
 
 Status Runtime::invoke(Session& from, InvokeRequest request) {
@@ -415,6 +473,7 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
 
 void Runtime::finished(Session& from, const Value& doneData) {
   dead_.push_back(from.id());
+  changed(from.id());
   if (!from.starterId.empty())  // contract 5: done.scxml to whoever started it
     deliver(from.starterId, platformEvent("done.scxml", boost::json::object{{"sessionid", from.id()}, {"donedata", doneData}}));
   if (!from.parentId.empty()) {

@@ -30,6 +30,8 @@ class Runtime final : public SessionHost {
     // new Session restored from its snapshot, with a new datamodel environment; the restored
     // session's own snapshot must equal the one it came from. Failures are counted.
     bool restoreEveryStep = false;
+    // Keep the list of sessions whose durable state may have changed (takeChanged()).
+    bool trackChanges = false;
     Loader loader = loadLocalFile;
     // <log> output; default: "label: text" on stderr.
     std::function<void(const Session&, const std::string& label, const std::string& text)> onLog;
@@ -93,6 +95,17 @@ class Runtime final : public SessionHost {
       if (!s->finished()) f(*s);
   }
   size_t sessionCount() const { return sessions_.size(); }
+  // trackChanges: the ids of sessions that stepped, got an event, started, ended, or whose
+  // delayed sends changed since the last call (each once; ended ones are no longer found).
+  std::vector<std::string> takeChanged();
+  // A session's delayed sends not yet due, with their due times (for its durable record), and
+  // one put back when the session is restored.
+  struct PendingSend {
+    Clock::time_point due;
+    const SendRequest* request;
+  };
+  std::vector<PendingSend> pendingSends(const std::string& sessionId) const;
+  void restoreSend(const std::string& fromId, SendRequest request, Clock::time_point due);
   // restoreEveryStep: restores done, and failures (with the last failure's message).
   uint64_t restores() const { return restores_; }
   uint64_t restoreFailures() const { return restoreFailures_; }
@@ -123,6 +136,9 @@ class Runtime final : public SessionHost {
   SendOutcome route(const std::string& fromId, SendRequest& request, bool checkOnly);
   Result<Session*> createSession(std::shared_ptr<const Document> doc, Session::Options options);
   void markReady(const std::string& sessionId);
+  void changed(const std::string& sessionId) {
+    if (options_.trackChanges) changed_.push_back(sessionId);
+  }
   void reap();
   dm::Engine* engineFor(const Document& doc);
   // restoreEveryStep: a session finished a macrostep; replace it at the next stable point.
@@ -143,6 +159,11 @@ class Runtime final : public SessionHost {
   uint64_t nextId_ = 0;
   uint64_t microsteps_ = 0;
   std::vector<std::string> stepped_;
+  std::vector<std::string> changed_;
+  // Delayed sends by sending session, for pendingSends and cancelSend.
+  std::unordered_map<std::string, std::vector<std::multimap<Clock::time_point, Timer>::iterator>> timersOf_;
+  void addTimer(Clock::time_point due, Timer timer);
+  Timer takeTimer(std::multimap<Clock::time_point, Timer>::iterator it);  // unindexed and erased
   uint64_t restores_ = 0, restoreFailures_ = 0;
   std::string lastRestoreFailure_;
 };

@@ -123,7 +123,8 @@ Status Session::restore(const boost::json::object& o) {
   str("parent", &parentId);
   str("invokeid", &invokeId);
   str("starter", &starterId);
-  if (const Value* io = o.if_contains("io")) ioprocessors_ = *io;
+  // The host's current _ioprocessors win (the server may listen elsewhere now).
+  if (const Value* io = o.if_contains("io"); io && ioprocessors_.is_null()) ioprocessors_ = *io;
   const size_t n = doc_->states.size();
   auto index = [&](const Value& x, uint32_t* out) {
     if (!x.is_int64() || x.get_int64() < 0 || static_cast<uint64_t>(x.get_int64()) >= n) return false;

@@ -280,15 +280,23 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
       auto s = startNow(worker, id);
       if (!s) return call.error(bh::status::internal_server_error, s.status().message());
     }
-    if (prefersText(call.request)) {
-      http::Response res{bh::status::ok, call.request.version()};
-      res.set(bh::field::content_type, "text/plain");
-      if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
-      res.body() = id;
-      res.prepare_payload();
-      return call.reply(std::move(res));
-    }
-    call.json(bh::status::ok, boost::json::object{{"sessionid", id}}, cookie);
+    // Answered once the new session is durable; if it cannot be stored, it does not exist.
+    worker.whenDurable([this, shared, id, cookie, &worker](const Status& st) {
+      Call& call = *shared;
+      if (!st) {
+        worker.runtime().terminate(id);
+        return call.error(bh::status::service_unavailable, st.message());
+      }
+      if (prefersText(call.request)) {
+        http::Response res{bh::status::ok, call.request.version()};
+        res.set(bh::field::content_type, "text/plain");
+        if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
+        res.body() = id;
+        res.prepare_payload();
+        return call.reply(std::move(res));
+      }
+      call.json(bh::status::ok, boost::json::object{{"sessionid", id}}, cookie);
+    });
   });
   if (!queued) {
     metrics_.rejected_busy_total.fetch_add(1);
@@ -314,7 +322,10 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
         metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
         if (!call.params.empty()) e.data = std::move(call.params);
         w.runtime().deliver(sessionId, std::move(e));
-        return call.jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
+        return w.whenDurable([shared, sessionId, name](const Status& st) {
+          if (!st) return shared->error(bh::status::service_unavailable, st.message());
+          shared->jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
+        });
       }
       metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
       e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
@@ -334,12 +345,18 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       scxml::Event e = basicHttpEvent(std::move(call.params), raw.str());
       metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
       w.runtime().deliver(sessionId, std::move(e));
-      return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
+      return w.whenDurable([shared, sessionId](const Status& st) {
+        if (!st) return shared->error(bh::status::service_unavailable, st.message());
+        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
+      });
     }
     if (verb == "terminate") {
       w.runtime().terminate(sessionId);
       metrics_.sessions_ended_total.fetch_add(1);
-      return call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
+      return w.whenDurable([shared, sessionId](const Status& st) {
+        if (!st) return shared->error(bh::status::service_unavailable, st.message());
+        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
+      });
     }
     // query
     boost::json::array states;

@@ -98,6 +98,17 @@ Status Config::set(const std::string& key, const std::string& value) {
     ioThreads = static_cast<unsigned>(n == 0 ? 1 : n);
   } else if (key == "persistence/data-dir") {
     dataDir = value;
+  } else if (key == "persistence/type") {
+    if (value != "sqlite" && value != "memory")
+      return Status::error("persistence/type must be sqlite or memory, not '" + value + "'");
+    persistence = value;
+  } else if (key == "persistence/sync") {
+    if (value != "full" && value != "normal")
+      return Status::error("persistence/sync must be full or normal, not '" + value + "'");
+    fullSync = value == "full";
+  } else if (key == "persistence/max-size") {
+    if (!(s = num(1ull << 50))) return s;
+    storeMaxBytes = n;
   } else {
     return Status::error("unknown option '" + key + "'");
   }

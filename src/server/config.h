@@ -36,6 +36,9 @@ struct Config {
   unsigned ioThreads = 1;
   // [persistence]
   std::string dataDir = "ors-data";
+  std::string persistence = "sqlite";       // sqlite (sessions survive crashes) or memory
+  bool fullSync = true;                     // sync=full: commits survive power loss; normal: crashes
+  uint64_t storeMaxBytes = 0;               // max-size: the store refuses to grow beyond (0: no cap)
 
   // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
   // or http://address:port as bound), the base of BasicHTTP locations.

@@ -21,7 +21,9 @@ namespace ors::server {
   X(rejected_busy_total, "Calls refused with 503 (session or queue limits)")           \
   X(http_errors_total, "HTTP calls answered with a 4xx status")                        \
   X(fetch_total, "Documents fetched (the vendor's fetch-rate)")                        \
-  X(state_transitions_total, "Microsteps taken by sessions (the vendor's state-rate)")
+  X(state_transitions_total, "Microsteps taken by sessions (the vendor's state-rate)")  \
+  X(store_writes_total, "Session records written to or erased from the store")          \
+  X(store_failures_total, "Store writes that failed (their calls were answered 503)")
 
 // name, help; seconds
 #define ORS_HISTOGRAMS(X)                                                                            \

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <future>
+#include <unordered_map>
 #include <iostream>
 #include <thread>
 
@@ -13,6 +15,7 @@
 #include "server/documents.h"
 #include "server/metrics.h"
 #include "server/worker.h"
+#include "store/sqlite_store.h"
 
 namespace {
 
@@ -20,6 +23,48 @@ constexpr const char* kUsage =
     "usage: orsd [--config FILE] [--port N] [--data-dir DIR] [--node-id N] [--address ADDR]\n"
     "            [--set section/option=value]...\n"
     "With no options: a single-node cluster on port 7210, documents under the current directory.\n";
+
+// Start-up: every stored session back on its worker, documents first (by hash, from the
+// store, so that a session runs the version it started with even if the file changed).
+ors::Result<size_t> restoreSessions(ors::store::SessionStore& store,
+                                    std::vector<std::unique_ptr<ors::server::Worker>>& workers,
+                                    const ors::scxml::Loader& loader) {
+  std::unordered_map<std::string, std::shared_ptr<const ors::scxml::Document>> docs;
+  ors::Status st = store.loadDocuments([&](ors::store::DocumentRecord&& d) {
+    ors::scxml::ParseOptions po;
+    po.url = d.url;
+    po.loader = loader;
+    ors::scxml::ParseResult pr = ors::scxml::parseDocument(d.source, po);
+    if (!pr.document) {
+      std::clog << "orsd: stored document " << d.hash << " (" << d.url << ") no longer compiles: "
+                << (pr.errors.empty() ? "?" : pr.errors.front().str()) << "\n";
+    } else if (pr.document->hash != d.hash) {
+      std::clog << "orsd: stored document " << d.hash << " (" << d.url << ") loads differently now (its scripts or"
+                << " data changed): its sessions cannot be restored\n";
+    } else {
+      docs.emplace(d.hash, pr.document);
+    }
+  });
+  if (!st) return st;
+  const unsigned n = static_cast<unsigned>(workers.size());
+  std::vector<std::vector<ors::store::SessionRecord>> shards(n);
+  st = store.loadSessions([&](ors::store::SessionRecord&& r) { shards[ors::server::workerOf(r.id, n)].push_back(std::move(r)); });
+  if (!st) return st;
+  std::atomic<size_t> restored{0}, failed{0};
+  std::vector<std::promise<void>> done(n);
+  for (unsigned i = 0; i < n; ++i) {
+    workers[i]->post([&, i](ors::server::Worker& w) {
+      size_t f = 0;
+      restored += w.restore(std::move(shards[i]), docs, &f);
+      failed += f;
+      w.publishCounts();
+      done[i].set_value();
+    }, /*force=*/true);
+  }
+  for (auto& d : done) d.get_future().wait();
+  if (failed > 0) std::clog << "orsd: " << failed << " stored sessions could not be restored (see above)\n";
+  return restored.load();
+}
 
 }  // namespace
 
@@ -82,15 +127,40 @@ int main(int argc, char** argv) {
 
   ors::server::Metrics metrics;
   ors::server::DocumentCache documents(config.documentRoots, config.httpAllow, config.documentRevalidate);
+  std::unique_ptr<ors::store::SessionStore> store;
+  if (config.persistence == "sqlite") {
+    ors::store::SqliteOptions so;
+    so.fullSync = config.fullSync;
+    so.maxBytes = config.storeMaxBytes;
+    auto opened = ors::store::openSqliteStore(config.dataDir + "/sessions.db", so);
+    if (!opened) {
+      std::cerr << "orsd: " << opened.status().message() << "\n";
+      return 1;
+    }
+    store = std::move(*opened);
+  }
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<ors::server::Worker>> workers;
-  for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics));
+  for (unsigned i = 0; i < n; ++i)
+    workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, store.get()));
   for (auto& w : workers) {
     w->start([&workers, n](const std::string& id, ors::scxml::Event e) {
       return workers[ors::server::workerOf(id, n)]->post(
           [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
           /*force=*/true);
     }, documents.loader());
+  }
+  std::string restoredNote;  // printed after the "listening" line, which tools wait for
+  if (store) {
+    auto t0 = std::chrono::steady_clock::now();
+    ors::Result<size_t> restored = restoreSessions(*store, workers, documents.loader());
+    if (!restored) {
+      std::cerr << "orsd: " << restored.status().message() << "\n";
+      return 1;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    restoredNote = "orsd: restored " + std::to_string(*restored) + " sessions from " + config.dataDir +
+                   "/sessions.db in " + std::to_string(ms) + " ms";
   }
 
   boost::asio::io_context ioc;
@@ -125,11 +195,14 @@ int main(int argc, char** argv) {
             << " with " << n << " workers; documents under";
   for (const auto& r : documents.roots()) std::cout << " " << r;
   std::cout << std::endl;
+  if (!restoredNote.empty()) std::cout << restoredNote << std::endl;
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
     server.stop();
+    // The store first: the answers waiting for its last writes go out, then the workers stop.
+    if (store) store->close();
     for (auto& w : workers) w->stop();
     ioc.stop();
   });

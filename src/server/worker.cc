@@ -2,6 +2,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <future>
 #include <iostream>
@@ -20,8 +21,8 @@ unsigned workerOf(std::string_view sessionId, unsigned workerCount) {
   return static_cast<unsigned>(fnv1a(sessionId) % workerCount);
 }
 
-Worker::Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics)
-    : index_(index), count_(count), config_(config), metrics_(metrics) {}
+Worker::Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics, store::SessionStore* store)
+    : index_(index), count_(count), config_(config), metrics_(metrics), store_(store) {}
 
 Worker::~Worker() { stop(); }
 
@@ -85,6 +86,7 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
       std::clog << s.id() << " " << label << ": " << text << "\n";
     };
     ro.onFinished = [this](const scxml::Session&) { metrics_.sessions_ended_total.fetch_add(1); };
+    ro.trackChanges = store_ != nullptr;
     runtime_ = std::make_unique<scxml::Runtime>(engine_.get(), ro);
     ready.set_value();
     run();
@@ -129,6 +131,7 @@ bool Worker::post(Job job, bool force) {
 
 void Worker::afterJob() {
   runtime_->runUntilIdle();
+  persist();
   publishCounts();
   uint64_t steps = runtime_->microsteps();
   metrics_.state_transitions_total.fetch_add(steps - microstepsPublished_, std::memory_order_relaxed);
@@ -141,6 +144,123 @@ void Worker::afterJob() {
     runtime_->fireDueTimers();
     afterJob();
   });
+}
+
+void Worker::whenDurable(std::function<void(const Status&)> then) {
+  if (!store_) return then(Status::ok());
+  durable_.push_back(std::move(then));
+}
+
+namespace {
+
+// A session's durable record: its snapshot and its delayed sends, due times in wall-clock ms.
+std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::Runtime::PendingSend>& sends) {
+  boost::json::array list;
+  auto steadyNow = scxml::Runtime::Clock::now();
+  auto wallNow = std::chrono::system_clock::now();
+  for (const auto& p : sends) {
+    auto wall = wallNow + std::chrono::duration_cast<std::chrono::system_clock::duration>(p.due - steadyNow);
+    list.push_back(boost::json::object{
+        {"due", std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count()},
+        {"sendid", p.request->sendid},
+        {"target", p.request->target},
+        {"type", p.request->type},
+        {"event", scxml::eventToValue(p.request->event)}});
+  }
+  std::string out = "{\"sends\":" + boost::json::serialize(list) + ",\"session\":";
+  out += snapshot;
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+void Worker::persist() {
+  if (!store_) return;
+  std::vector<std::string> ids = runtime_->takeChanged();
+  if (ids.empty() && durable_.empty()) return;
+  store::Batch batch;
+  for (const std::string& id : ids) {
+    scxml::Session* s = runtime_->find(id);
+    if (!s) {
+      batch.erase.push_back(id);
+      continue;
+    }
+    Result<std::string> snap = s->snapshot();
+    if (!snap) {
+      std::clog << id << " snapshot failed, its stored state is older: " << snap.status().message() << "\n";
+      continue;
+    }
+    const scxml::Document& doc = s->document();
+    if (storedDocs_.insert(doc.hash).second) batch.documents.push_back({doc.hash, doc.url, doc.source});
+    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id))});
+  }
+  batch.done = [this, waiting = std::move(durable_)](const Status& st) mutable {
+    if (!st) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
+    net::post(ioc_, [this, waiting = std::move(waiting), st]() mutable {
+      if (!st) storedDocs_.clear();  // the documents of a failed round may be missing: write again
+      for (auto& then : waiting) then(st);
+    });
+  };
+  durable_.clear();
+  metrics_.store_writes_total.fetch_add(batch.put.size() + batch.erase.size(), std::memory_order_relaxed);
+  store_->submit(std::move(batch));
+}
+
+size_t Worker::restore(std::vector<store::SessionRecord> records,
+                       const std::unordered_map<std::string, std::shared_ptr<const scxml::Document>>& documents,
+                       size_t* failed) {
+  size_t restored = 0;
+  auto steadyNow = scxml::Runtime::Clock::now();
+  auto wallNow = std::chrono::system_clock::now();
+  for (store::SessionRecord& r : records) {
+    auto fail = [&](const std::string& why) {
+      std::clog << "orsd: cannot restore session " << r.id << ": " << why << "\n";
+      ++*failed;
+    };
+    auto doc = documents.find(r.docHash);
+    if (doc == documents.end()) {
+      fail("its document " + r.docHash + " is not in the store");
+      continue;
+    }
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(r.state, ec);
+    const boost::json::object* rec = v.if_object();
+    const boost::json::value* snap = rec ? rec->if_contains("session") : nullptr;
+    if (ec || !snap || !snap->is_object()) {
+      fail("its record is not valid JSON");
+      continue;
+    }
+    Result<scxml::Session*> s = runtime_->restoreSession(doc->second, snap->get_object());
+    if (!s) {
+      fail(s.status().message());
+      continue;
+    }
+    storedDocs_.insert(r.docHash);
+    if (const boost::json::value* sends = rec->if_contains("sends"); sends && sends->is_array()) {
+      for (const boost::json::value& x : sends->get_array()) {
+        const boost::json::object* o = x.if_object();
+        scxml::SendRequest req;
+        const boost::json::value* due = o ? o->if_contains("due") : nullptr;
+        const boost::json::value* ev = o ? o->if_contains("event") : nullptr;
+        if (!due || !due->is_int64() || !ev || !scxml::eventFromValue(*ev, &req.event)) continue;
+        auto str = [&](const char* k) {
+          const boost::json::value* f = o->if_contains(k);
+          return f && f->is_string() ? std::string(f->get_string()) : std::string();
+        };
+        req.sendid = str("sendid");
+        req.target = str("target");
+        req.type = str("type");
+        // A send that fell due while the server was down fires at once.
+        auto wallDue = std::chrono::system_clock::time_point(std::chrono::milliseconds(due->get_int64()));
+        auto steadyDue = steadyNow + std::chrono::duration_cast<scxml::Runtime::Clock::duration>(wallDue - wallNow);
+        runtime_->restoreSend(r.id, std::move(req), std::max(steadyDue, steadyNow));
+      }
+    }
+    ++restored;
+  }
+  runtime_->takeChanged();  // as stored: nothing to write back
+  return restored;
 }
 
 void Worker::after(std::chrono::milliseconds delay, Job job) {
@@ -261,7 +381,11 @@ void Worker::onRespond(const std::string& requestid, const std::string& type, co
   res.body() = boost::json::serialize(body);
   res.prepare_payload();
   it->second.timer->cancel();
-  it->second.reply(std::move(res));
+  // The answer leaves once the step that gave it is durable.
+  whenDurable([reply = std::move(it->second.reply), res = std::move(res), version = it->second.version](const Status& st) mutable {
+    if (st) return reply(std::move(res));
+    reply(http::errorResponse(version, http::beast_http::status::service_unavailable, st.message()));
+  });
   pending_.erase(it);
 }
 

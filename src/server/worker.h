@@ -12,12 +12,16 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "datamodel/datamodel.h"
 #include "http/server.h"
 #include "scxml/runtime.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "store/store.h"
 
 namespace ors::server {
 
@@ -31,7 +35,8 @@ unsigned workerOf(std::string_view sessionId, unsigned workerCount);
 class Worker {
  public:
   using Job = std::function<void(Worker&)>;
-  Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics);
+  // `store`: where sessions are written after each step (null: sessions live in memory only).
+  Worker(unsigned index, unsigned count, const Config& config, Metrics& metrics, store::SessionStore* store);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -56,6 +61,14 @@ class Worker {
   void awaitResponse(const std::string& requestId, unsigned httpVersion, http::Reply reply);
   // Runs `job` on this worker after `delay` (e.g. a start with a future idealtime).
   void after(std::chrono::milliseconds delay, Job job);
+  // Calls `then` once what the current job changed is durable (at once without a store), with
+  // the store's verdict: the answer to a call waits for it.
+  void whenDurable(std::function<void(const Status&)> then);
+  // Start-up: brings back stored sessions of this worker (documents by hash). Returns how many
+  // were restored; failures are logged and counted in `failed`.
+  size_t restore(std::vector<store::SessionRecord> records,
+                 const std::unordered_map<std::string, std::shared_ptr<const scxml::Document>>& documents,
+                 size_t* failed);
 
   unsigned index() const { return index_; }
   // Publishes the session count now (worker thread), e.g. before answering a start.
@@ -64,7 +77,8 @@ class Worker {
 
  private:
   void run();
-  void afterJob();  // run sessions until idle, re-arm the timer, publish counts
+  void afterJob();  // run sessions until idle, persist, re-arm the timer, publish counts
+  void persist();   // writes the sessions that changed, with the answers waiting for them
   scxml::Value ioprocessorsFor(const std::string& sessionId) const;
   scxml::SendOutcome sendBasicHttp(const std::string& fromId, scxml::SendRequest& req);
   void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
@@ -82,6 +96,9 @@ class Worker {
   std::atomic<size_t> queued_{0};
   std::atomic<size_t> sessions_{0};
   uint64_t microstepsPublished_ = 0;  // worker thread only
+  store::SessionStore* store_;
+  std::vector<std::function<void(const Status&)>> durable_;  // worker thread only: for persist()
+  std::unordered_set<std::string> storedDocs_;                // worker thread only: hashes written
   struct Pending {
     http::Reply reply;
     unsigned version;

@@ -1,0 +1,50 @@
+// Where sessions live across crashes: the session store. orsd writes a session's record after
+// each of its steps and answers the call that caused the step only once the record is durable.
+// Implementations: SQLite in the data directory (sqlite_store.h, the default); Redis Cluster
+// (the cluster issue).
+//
+// Threading: submit() may be called from any thread; a batch's `done` runs on the store's writer
+// thread, once its writes are durable or have failed. load* are for start-up, before submit().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ors::store {
+
+struct SessionRecord {
+  std::string id;
+  std::string docHash;  // the document's (Document::hash), whose text is in the document table
+  std::string state;    // JSON text: the session's snapshot and pending delayed sends
+};
+
+struct DocumentRecord {
+  std::string hash;
+  std::string url;
+  std::string source;
+};
+
+struct Batch {
+  std::vector<SessionRecord> put;   // insert or replace
+  std::vector<std::string> erase;   // sessions that ended
+  std::vector<DocumentRecord> documents;  // insert if absent
+  std::function<void(const Status&)> done;
+};
+
+class SessionStore {
+ public:
+  virtual ~SessionStore() = default;
+  // Queues a batch; batches are written in submission order, several per transaction.
+  virtual void submit(Batch batch) = 0;
+  // Start-up: every stored session and document.
+  virtual Status loadSessions(const std::function<void(SessionRecord&&)>& each) = 0;
+  virtual Status loadDocuments(const std::function<void(DocumentRecord&&)>& each) = 0;
+  // Stops the writer after the batches already submitted.
+  virtual void close() = 0;
+};
+
+}  // namespace ors::store
