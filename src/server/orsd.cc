@@ -1,6 +1,8 @@
 // orsd: the ORS server process. Wiring only: configuration, workers, HTTP, signals.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +16,7 @@
 #include "server/config.h"
 #include "server/documents.h"
 #include "server/metrics.h"
+#include "server/standby.h"
 #include "server/worker.h"
 #include "store/sqlite_store.h"
 
@@ -23,6 +26,53 @@ constexpr const char* kUsage =
     "usage: orsd [--config FILE] [--port N] [--data-dir DIR] [--node-id N] [--address ADDR]\n"
     "            [--set section/option=value]...\n"
     "With no options: a single-node cluster on port 7210, documents under the current directory.\n";
+
+// What a primary runs: the store, the workers with the sessions, and the API over them.
+struct Primary {
+  std::unique_ptr<ors::store::SessionStore> store;
+  std::vector<std::unique_ptr<ors::server::Worker>> workers;
+  std::unique_ptr<ors::server::Api> api;
+  size_t restored = 0;
+  ~Primary() {
+    api.reset();
+    workers.clear();  // each joins its thread
+    store.reset();
+  }
+};
+
+ors::Result<size_t> restoreSessions(ors::store::SessionStore& store,
+                                    std::vector<std::unique_ptr<ors::server::Worker>>& workers,
+                                    const ors::scxml::Loader& loader);
+
+ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
+                                                   ors::server::DocumentCache& documents, unsigned n) {
+  auto p = std::make_unique<Primary>();
+  if (config.persistence == "sqlite") {
+    ors::store::SqliteOptions so;
+    so.fullSync = config.fullSync;
+    so.maxBytes = config.storeMaxBytes;
+    auto opened = ors::store::openSqliteStore(config.dataDir + "/sessions.db", so);
+    if (!opened) return opened.status();
+    p->store = std::move(*opened);
+  }
+  for (unsigned i = 0; i < n; ++i)
+    p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
+  auto& workers = p->workers;
+  for (auto& w : workers) {
+    w->start([&workers, n](const std::string& id, ors::scxml::Event e) {
+      return workers[ors::server::workerOf(id, n)]->post(
+          [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
+          /*force=*/true);
+    }, documents.loader());
+  }
+  if (p->store) {
+    ors::Result<size_t> restored = restoreSessions(*p->store, workers, documents.loader());
+    if (!restored) return restored.status();
+    p->restored = *restored;
+  }
+  p->api = std::make_unique<ors::server::Api>(config, metrics, documents, workers);
+  return p;
+}
 
 // Start-up: every stored session back on its worker, documents first (by hash, from the
 // store, so that a session runs the version it started with even if the file changed).
@@ -127,44 +177,19 @@ int main(int argc, char** argv) {
 
   ors::server::Metrics metrics;
   ors::server::DocumentCache documents(config.documentRoots, config.httpAllow, config.documentRevalidate);
-  std::unique_ptr<ors::store::SessionStore> store;
-  if (config.persistence == "sqlite") {
-    ors::store::SqliteOptions so;
-    so.fullSync = config.fullSync;
-    so.maxBytes = config.storeMaxBytes;
-    auto opened = ors::store::openSqliteStore(config.dataDir + "/sessions.db", so);
-    if (!opened) {
-      std::cerr << "orsd: " << opened.status().message() << "\n";
-      return 1;
-    }
-    store = std::move(*opened);
-  }
-  unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::unique_ptr<ors::server::Worker>> workers;
-  for (unsigned i = 0; i < n; ++i)
-    workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, store.get()));
-  for (auto& w : workers) {
-    w->start([&workers, n](const std::string& id, ors::scxml::Event e) {
-      return workers[ors::server::workerOf(id, n)]->post(
-          [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
-          /*force=*/true);
-    }, documents.loader());
-  }
-  std::string restoredNote;  // printed after the "listening" line, which tools wait for
-  if (store) {
-    auto t0 = std::chrono::steady_clock::now();
-    ors::Result<size_t> restored = restoreSessions(*store, workers, documents.loader());
-    if (!restored) {
-      std::cerr << "orsd: " << restored.status().message() << "\n";
-      return 1;
-    }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    restoredNote = "orsd: restored " + std::to_string(*restored) + " sessions from " + config.dataDir +
-                   "/sessions.db in " + std::to_string(ms) + " ms";
+  ors::server::DataDirLock lock(config.dataDir);
+  std::string lockError;
+  bool primary = lock.tryAcquire(&lockError);
+  if (!lockError.empty()) {
+    std::cerr << "orsd: " << lockError << "\n";
+    return 1;
   }
 
+  // The HTTP side is up first (its port makes selfUrl, which restored sessions need); calls are
+  // answered by the primary's Api once it is ready, before that as a backup or "starting".
   boost::asio::io_context ioc;
-  ors::server::Api api(config, metrics, documents, workers);
+  std::unique_ptr<Primary> node;
+  std::atomic<Primary*> ready{nullptr};
   ors::http::ServerOptions so;
   so.address = config.address;
   so.port = config.port;
@@ -174,10 +199,19 @@ int main(int argc, char** argv) {
   // likely served, and a call for a session of that worker needs no thread hop at all.
   std::atomic<unsigned> nextWorker{0};
   so.connectionExecutor = [&]() -> boost::asio::any_io_executor {
-    return workers[nextWorker.fetch_add(1, std::memory_order_relaxed) % workers.size()]->ioContext().get_executor();
+    Primary* p = ready.load(std::memory_order_acquire);
+    if (!p) return boost::asio::make_strand(ioc);
+    return p->workers[nextWorker.fetch_add(1, std::memory_order_relaxed) % p->workers.size()]->ioContext().get_executor();
   };
-  ors::http::Server server(ioc, so, [&api](ors::http::Request&& req, ors::http::Reply reply) {
-    api.handle(std::move(req), std::move(reply));
+  ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
+    if (Primary* p = ready.load(std::memory_order_acquire)) return p->api->handle(std::move(req), std::move(reply));
+    if (lock.held()) {
+      auto res = ors::http::errorResponse(req.version(), ors::http::beast_http::status::service_unavailable,
+                                          "the server is starting (restoring sessions)");
+      res.set(ors::http::beast_http::field::retry_after, "1");
+      return reply(std::move(res));
+    }
+    reply(ors::server::backupResponse(req, lock.primaryUrl(), config));
   });
   std::string err = server.start();
   if (!err.empty()) {
@@ -191,19 +225,53 @@ int main(int argc, char** argv) {
     std::string host = config.address == "0.0.0.0" || config.address == "::" ? "127.0.0.1" : config.address;
     config.selfUrl = "http://" + host + ":" + std::to_string(server.port());
   }
+  unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
             << " with " << n << " workers; documents under";
   for (const auto& r : documents.roots()) std::cout << " " << r;
-  std::cout << std::endl;
-  if (!restoredNote.empty()) std::cout << restoredNote << std::endl;
+  std::cout << "; " << (primary ? "primary" : "backup") << std::endl;
+
+  // Becomes the primary: store, workers, sessions back, then calls are served here.
+  auto takeOver = [&]() -> bool {
+    auto t0 = std::chrono::steady_clock::now();
+    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n);
+    if (!p) {
+      std::cerr << "orsd: " << p.status().message() << "\n";
+      return false;
+    }
+    node = std::move(*p);
+    ready.store(node.get(), std::memory_order_release);
+    lock.publishPrimary(config.selfUrl);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "orsd: primary; restored " << node->restored << " sessions in " << ms << " ms" << std::endl;
+    return true;
+  };
+  if (primary && !takeOver()) return 1;
+
+  // A backup polls the lock: the kernel frees it the moment the primary's process dies.
+  boost::asio::steady_timer poll(ioc);
+  std::function<void()> watch = [&] {
+    poll.expires_after(std::chrono::milliseconds(100));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      std::string e;
+      if (!lock.tryAcquire(&e)) return watch();
+      std::cout << "orsd: the primary is gone; taking over" << std::endl;
+      if (!takeOver()) ioc.stop();
+    });
+  };
+  if (!primary) watch();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
     server.stop();
+    poll.cancel();
     // The store first: the answers waiting for its last writes go out, then the workers stop.
-    if (store) store->close();
-    for (auto& w : workers) w->stop();
+    if (node) {
+      if (node->store) node->store->close();
+      for (auto& w : node->workers) w->stop();
+    }
     ioc.stop();
   });
   std::vector<std::thread> io;
