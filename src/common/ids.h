@@ -1,6 +1,7 @@
 // Session ids in the ORS shape: 32 characters of the base-32 alphabet 0-9A-V. The first 4
-// characters carry the owning node id (20 bits), the other 28 are 140 random bits from the C
-// library's CSPRNG (arc4random_buf), so an id is both routable and unguessable. Thread-safe.
+// characters carry the owning node id (20 bits), the next 4 the creation time (seconds modulo
+// 2^20, for the locality of store indexes), the last 24 are 120 random bits from the C
+// library's CSPRNG (arc4random_buf), so an id is routable and unguessable. Thread-safe.
 #pragma once
 
 #include <cstdint>

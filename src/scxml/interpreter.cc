@@ -64,6 +64,13 @@ bool nameMatch(const std::vector<std::string>& descriptors, std::string_view nam
   return false;
 }
 
+Value Session::defaultIoProcessors(const std::string& id) {
+  boost::json::object io;
+  io[kScxmlProcessorType] = boost::json::object{{"location", "#_scxml_" + id}};
+  io["scxml"] = io[kScxmlProcessorType];
+  return io;
+}
+
 Session::Session(std::shared_ptr<const Document> doc, dm::Engine& engine, SessionHost& host, Options options)
     : doc_(std::move(doc)),
       host_(host),
@@ -98,12 +105,7 @@ void Session::start() {
   StepScope step(*this);
   started_ = true;
   running_ = true;
-  if (ioprocessors_.is_null()) {
-    boost::json::object io;
-    io[kScxmlProcessorType] = boost::json::object{{"location", "#_scxml_" + id_}};
-    io["scxml"] = io[kScxmlProcessorType];
-    ioprocessors_ = std::move(io);
-  }
+  if (ioprocessors_.is_null()) ioprocessors_ = defaultIoProcessors(id_);
   dm_->setSystemVariables(id_, doc_->name, ioprocessors_);
   // SCXML 5.2.2: early binding initialises every <data> now; late binding only declares them.
   for (const State& s : doc_->states) {

@@ -193,6 +193,8 @@ class Session final : private dm::Host {
     IndexList states;
   };
   std::vector<HistoryEntry> history_;
+  // _ioprocessors when the host gives none: the SCXML processor's location only.
+  static Value defaultIoProcessors(const std::string& id);
   // Builds an error for a snapshot that does not fit this session.
   static Status badSnapshot(const std::string& why);
   // The events being processed: _event refers to one of them until the next is taken

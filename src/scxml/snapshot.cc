@@ -2,9 +2,8 @@
 //
 // Format (version 1), one JSON object:
 //   v        1
-//   doc      {url, name, hash}: the document the session runs (restore checks the hash)
-//   id, parent, invokeid, starter   the session and its relations (empty ones left out)
-//   io       the _ioprocessors value
+//   doc      the hash of the document the session runs (restore checks it)
+//   id, parent, invokeid, starter   the session and its relations
 //   conf     active states, as indices in document order (the hash pins the order)
 //   bound    late binding: states whose <data> were initialised
 //   hist     [[history state, [states...]]...]
@@ -13,6 +12,8 @@
 //   sendseq  the counter for generated send ids
 //   final    the top-level final state reached, if any (a finished session has no snapshot)
 //   dm       the datamodel's variables (DataModel::snapshot)
+// Empty members are left out. _ioprocessors is not kept: the host gives it again on restore
+// (its addresses may have changed), or it is the SCXML processor's alone.
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -65,12 +66,11 @@ Result<std::string> Session::snapshot() {
   if (!started_ || !running_ || stepping_) return Status::error("a session has a snapshot only between its steps");
   boost::json::object o;
   o["v"] = 1;
-  o["doc"] = boost::json::object{{"url", doc_->url}, {"name", doc_->name}, {"hash", doc_->hash}};
+  o["doc"] = doc_->hash;
   o["id"] = id_;
   if (!parentId.empty()) o["parent"] = parentId;
   if (!invokeId.empty()) o["invokeid"] = invokeId;
   if (!starterId.empty()) o["starter"] = starterId;
-  o["io"] = ioprocessors_;
   auto indices = [&](const StateSet& set) {
     boost::json::array a;
     for (const State& s : doc_->states)
@@ -85,14 +85,14 @@ Result<std::string> Session::snapshot() {
     for (uint32_t s : h.states) states.push_back(static_cast<int64_t>(s));
     hist.push_back(boost::json::array{static_cast<int64_t>(h.history), std::move(states)});
   }
-  o["hist"] = std::move(hist);
+  if (!hist.empty()) o["hist"] = std::move(hist);
   boost::json::array queue;
   for (size_t i = extHead_; i < external_.size(); ++i) queue.push_back(eventToValue(external_[i]));
-  o["queue"] = std::move(queue);
+  if (!queue.empty()) o["queue"] = std::move(queue);
   boost::json::array invokes;
   for (const ActiveInvoke& a : invokes_) invokes.push_back(boost::json::array{a.invokeid, static_cast<int64_t>(a.invoke), static_cast<int64_t>(a.state)});
-  o["invokes"] = std::move(invokes);
-  o["sendseq"] = static_cast<int64_t>(nextSendId_);
+  if (!invokes.empty()) o["invokes"] = std::move(invokes);
+  if (nextSendId_ > 0) o["sendseq"] = static_cast<int64_t>(nextSendId_);
   Result<std::string> dm = [&] {
     StepScope step(*this);
     return dm_->snapshot();
@@ -111,8 +111,7 @@ Status Session::restore(const boost::json::object& o) {
   if (started_) return badSnapshot("the session has started already");
   const Value* v = o.if_contains("v");
   if (!v || !v->is_int64() || v->get_int64() != 1) return badSnapshot("unknown snapshot version");
-  const Value* doc = o.if_contains("doc");
-  const Value* hash = doc && doc->is_object() ? doc->get_object().if_contains("hash") : nullptr;
+  const Value* hash = o.if_contains("doc");
   if (!hash || !hash->is_string() || hash->get_string() != doc_->hash)
     return badSnapshot("it was taken with another version of the document '" + doc_->url + "'");
   auto str = [&](const char* key, std::string* out) {
@@ -123,8 +122,6 @@ Status Session::restore(const boost::json::object& o) {
   str("parent", &parentId);
   str("invokeid", &invokeId);
   str("starter", &starterId);
-  // The host's current _ioprocessors win (the server may listen elsewhere now).
-  if (const Value* io = o.if_contains("io"); io && ioprocessors_.is_null()) ioprocessors_ = *io;
   const size_t n = doc_->states.size();
   auto index = [&](const Value& x, uint32_t* out) {
     if (!x.is_int64() || x.get_int64() < 0 || static_cast<uint64_t>(x.get_int64()) >= n) return false;
@@ -181,6 +178,7 @@ Status Session::restore(const boost::json::object& o) {
   started_ = true;
   running_ = true;
   StepScope step(*this);
+  if (ioprocessors_.is_null()) ioprocessors_ = defaultIoProcessors(id_);
   dm_->setSystemVariables(id_, doc_->name, ioprocessors_);
   const Value* dm = o.if_contains("dm");
   Status st = dm_->restore(dm ? boost::json::serialize(*dm) : std::string("null"));

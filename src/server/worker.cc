@@ -167,8 +167,9 @@ std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::
         {"type", p.request->type},
         {"event", scxml::eventToValue(p.request->event)}});
   }
-  std::string out = "{\"sends\":" + boost::json::serialize(list) + ",\"session\":";
+  std::string out = "{\"session\":";
   out += snapshot;
+  if (!list.empty()) out += ",\"sends\":" + boost::json::serialize(list);
   out += '}';
   return out;
 }

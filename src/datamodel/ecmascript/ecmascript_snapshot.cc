@@ -98,23 +98,24 @@ const char kSnapshotSource[] = R"JS(
         }
         return {$: 'a', i, e};
       }
-      if (is(dateTime, v)) return {$: 'date', i, v: enc(apply(dateTime, v, []), path)};
-      if (is(reSource, v) && v !== RegExp.prototype) return {$: 're', i, s: apply(reSource, v, []), f: apply(reFlags, v, [])};
-      if (is(mapSize, v)) {
-        const e = [];
-        apply(mapForEach, v, [(val, key) => apply(push, e, [[enc(key, path + '.<key>'), enc(val, path + '.<value>')]])]);
-        return {$: 'map', i, e};
-      }
-      if (is(setSize, v)) {
-        const e = [];
-        apply(setForEach, v, [(val) => apply(push, e, [enc(val, path + '.<value>')])]);
-        return {$: 'set', i, e};
-      }
       const proto = getProto(v);
-      if (isView(v) || (proto !== ObjectProto && proto !== null && proto !== xmlProto && !(v instanceof Error))) {
-        // Class instances and host-like objects: their own properties survive, not their kind.
+      // Plain objects (the common case) skip the brand checks, which throw for them.
+      if (proto !== ObjectProto && proto !== null && proto !== xmlProto) {
+        if (is(dateTime, v)) return {$: 'date', i, v: enc(apply(dateTime, v, []), path)};
+        if (is(reSource, v) && v !== RegExp.prototype) return {$: 're', i, s: apply(reSource, v, []), f: apply(reFlags, v, [])};
+        if (is(mapSize, v)) {
+          const e = [];
+          apply(mapForEach, v, [(val, key) => apply(push, e, [[enc(key, path + '.<key>'), enc(val, path + '.<value>')]])]);
+          return {$: 'map', i, e};
+        }
+        if (is(setSize, v)) {
+          const e = [];
+          apply(setForEach, v, [(val) => apply(push, e, [enc(val, path + '.<value>')])]);
+          return {$: 'set', i, e};
+        }
         if (isView(v)) { apply(push, lost, [path + ': a typed array or DataView']); return {$: 'u', i}; }
-        apply(push, lost, [path + ': prototype (restored as a plain object)']);
+        // Class instances and host-like objects: their own properties survive, not their kind.
+        if (!(v instanceof Error)) apply(push, lost, [path + ': prototype (restored as a plain object)']);
       }
       if (v instanceof Error) {
         let name = 'Error';
@@ -144,7 +145,7 @@ const char kSnapshotSource[] = R"JS(
     };
     const out = {};
     for (const k of getOwnPropertyNames(vars)) out[wellFormed(k)] = enc(vars[k], k);
-    return stringify({vars: out, lost});
+    return stringify(lost.length ? {vars: out, lost} : {vars: out});
   }
 
   // Returns [[name, value]...] in the order written; `compile(source)` makes a function in the
