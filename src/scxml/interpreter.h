@@ -110,6 +110,7 @@ class Session final : private dm::Host {
   // The id of the top-level <final> state the session reached ("" if none, or still running).
   const std::string& finalState() const { return finalState_; }
   bool hasQueuedEvents() const { return extHead_ < external_.size(); }
+  bool hasInvocations() const { return !invokes_.empty(); }
   // True while start() or run() is on the stack (a host must not cancel or destroy it then).
   bool stepping() const { return stepping_; }
   const std::string& id() const { return id_; }

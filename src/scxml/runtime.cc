@@ -76,9 +76,25 @@ Session* Runtime::find(const std::string& sessionId) {
   return it == sessions_.end() || it->second->finished() ? nullptr : it->second.get();
 }
 
+bool Runtime::unload(const std::string& sessionId) {
+  auto it = sessions_.find(sessionId);
+  if (it == sessions_.end() || it->second->finished() || it->second->stepping()) return false;
+  if (auto list = timersOf_.find(sessionId); list != timersOf_.end()) {
+    for (auto t : list->second) timers_.erase(t);
+    timersOf_.erase(list);
+  }
+  changed_.erase(std::remove(changed_.begin(), changed_.end(), sessionId), changed_.end());
+  sessions_.erase(it);
+  return true;
+}
+
 bool Runtime::deliver(const std::string& sessionId, Event event) {
   Session* s = find(sessionId);
-  if (!s) return false;
+  if (!s) {
+    auto it = sessions_.find(sessionId);
+    bool ended = it != sessions_.end();  // finishing: not an unloaded one
+    return !ended && options_.deliverMissing && options_.deliverMissing(sessionId, std::move(event));
+  }
   s->enqueue(std::move(event));
   markReady(sessionId);
   return true;

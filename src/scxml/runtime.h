@@ -39,6 +39,9 @@ class Runtime final : public SessionHost {
     std::function<void(const Session&)> onFinished;
     // Ids for new sessions (default: "s1", "s2", ...).
     std::function<std::string()> newSessionId;
+    // An event for a session that is not in this runtime, though it may exist (unloaded): the
+    // host's to deliver; false if it cannot (the event is then dropped, or error.communication).
+    std::function<bool(const std::string& sessionId, Event event)> deliverMissing;
     // An event for `#_scxml_<id>` whose session is not in this runtime (another worker's):
     // returns false if no such session can exist (error.communication).
     std::function<bool(const std::string& sessionId, Event event)> deliverElsewhere;
@@ -73,6 +76,9 @@ class Runtime final : public SessionHost {
   // snapshot: the host restores those with sendLater().
   Result<Session*> restoreSession(std::shared_ptr<const Document> doc, const boost::json::object& snapshot);
   Session* find(const std::string& sessionId);
+  // Takes a stable session out of memory, its delayed sends too, without ending it (the host
+  // has its snapshot and restores it when needed). Not for sessions with a parent or children.
+  bool unload(const std::string& sessionId);
   // Queues an external event for a session; false if there is no such session.
   bool deliver(const std::string& sessionId, Event event);
 

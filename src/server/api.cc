@@ -308,7 +308,7 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
   if (!isSessionId(sessionId)) return c.error(bh::status::not_found, "no session '" + sessionId + "'");
   auto shared = std::make_shared<Call>(std::move(c));
   uint64_t requestNo = verb == "request" ? nextRequest_.fetch_add(1) + 1 : 0;
-  bool queued = workerFor(sessionId).post([this, shared, sessionId, verb, name, requestNo](Worker& w) {
+  Worker::Job job = [this, shared, sessionId, verb, name, requestNo](Worker& w) {
     Call& call = *shared;
     scxml::Session* s = w.runtime().find(sessionId);
     if (!s) return call.error(bh::status::not_found, "no session '" + sessionId + "'");
@@ -333,7 +333,7 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       e.data = boost::json::object{{"param", std::move(call.params)},
                                    {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
       std::string requestId = e.sendid;
-      w.awaitResponse(requestId, call.request.version(), [shared](http::Response r) { shared->reply(std::move(r)); });
+      w.awaitResponse(sessionId, requestId, call.request.version(), [shared](http::Response r) { shared->reply(std::move(r)); });
       w.runtime().deliver(sessionId, std::move(e));
       return;
     }
@@ -366,7 +366,10 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
                                                   {"src", s->document().url},
                                                   {"configuration", std::move(states)},
                                                   {"queued", s->hasQueuedEvents()}});
-  });
+  };
+  // An unloaded session (persistence/unload-after) is loaded back first.
+  bool queued = workerFor(sessionId).post(
+      [sessionId, job = std::move(job)](Worker& w) mutable { w.withSession(sessionId, std::move(job)); });
   if (!queued) {
     metrics_.rejected_busy_total.fetch_add(1);
     shared->error(bh::status::service_unavailable, "the server is busy");
@@ -398,6 +401,7 @@ void Api::listSessions(Call& c) {
     w->post([g, shared, offset, limit](Worker& wk) {
       std::vector<std::string> mine;
       wk.runtime().forEachSession([&](const scxml::Session& s) { mine.push_back(s.id()); });
+      mine.insert(mine.end(), wk.unloaded().begin(), wk.unloaded().end());
       std::lock_guard<std::mutex> lock(g->mu);
       g->ids.insert(g->ids.end(), mine.begin(), mine.end());
       if (--g->remaining > 0) return;

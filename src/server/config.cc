@@ -106,6 +106,9 @@ Status Config::set(const std::string& key, const std::string& value) {
     if (value != "full" && value != "normal")
       return Status::error("persistence/sync must be full or normal, not '" + value + "'");
     fullSync = value == "full";
+  } else if (key == "persistence/unload-after") {
+    if (!(s = num(365ull * 86'400'000))) return s;
+    unloadAfter = std::chrono::milliseconds(n);
   } else if (key == "persistence/max-size") {
     if (!(s = num(1ull << 50))) return s;
     storeMaxBytes = n;

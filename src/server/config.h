@@ -39,6 +39,7 @@ struct Config {
   std::string persistence = "sqlite";       // sqlite (sessions survive crashes) or memory
   bool fullSync = true;                     // sync=full: commits survive power loss; normal: crashes
   uint64_t storeMaxBytes = 0;               // max-size: the store refuses to grow beyond (0: no cap)
+  std::chrono::milliseconds unloadAfter{0};  // unload-after: idle sessions leave memory (0: never)
 
   // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
   // or http://address:port as bound), the base of BasicHTTP locations.

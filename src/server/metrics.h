@@ -23,7 +23,9 @@ namespace ors::server {
   X(fetch_total, "Documents fetched (the vendor's fetch-rate)")                        \
   X(state_transitions_total, "Microsteps taken by sessions (the vendor's state-rate)")  \
   X(store_writes_total, "Session records written to or erased from the store")          \
-  X(store_failures_total, "Store writes that failed (their calls were answered 503)")
+  X(store_failures_total, "Store writes that failed (their calls were answered 503)")   \
+  X(sessions_unloaded_total, "Idle sessions taken out of memory (persistence/unload-after)") \
+  X(sessions_loaded_total, "Unloaded sessions loaded back for an event or a timer")
 
 // name, help; seconds
 #define ORS_HISTOGRAMS(X)                                                                            \

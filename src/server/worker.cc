@@ -45,9 +45,11 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     scxml::Runtime::Options ro;
     ro.newSessionId = [this] { return newSessionId(); };
     ro.deliverElsewhere = [this](const std::string& id, scxml::Event e) {
-      if (!isSessionId(id) || workerOf(id, count_) == index_) return false;
+      if (!isSessionId(id)) return false;
+      if (workerOf(id, count_) == index_) return deliverMissing(id, std::move(e));
       return elsewhere_(id, std::move(e));
     };
+    ro.deliverMissing = [this](const std::string& id, scxml::Event e) { return deliverMissing(id, std::move(e)); };
     ro.onRespond = [this](scxml::Session&, const std::string& requestid, const std::string& type,
                           const std::string& resultcode, const scxml::Value& params) {
       onRespond(requestid, type, resultcode, params);
@@ -88,9 +90,13 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     ro.onFinished = [this](const scxml::Session&) { metrics_.sessions_ended_total.fetch_add(1); };
     ro.trackChanges = store_ != nullptr;
     runtime_ = std::make_unique<scxml::Runtime>(engine_.get(), ro);
+    wakeTimer_ = std::make_unique<net::steady_timer>(ioc_);
+    sweepTimer_ = std::make_unique<net::steady_timer>(ioc_);
+    if (store_ && config_.unloadAfter.count() > 0) sweepIdle();
     ready.set_value();
     run();
     pending_.clear();
+    loading_.clear();
     runtime_.reset();
     engine_.reset();
   });
@@ -108,6 +114,8 @@ void Worker::stop() {
     for (auto& [id, p] : pending_) p.reply(http::errorResponse(p.version, http::beast_http::status::service_unavailable, "server is shutting down"));
     pending_.clear();
     timer_->cancel();
+    wakeTimer_->cancel();
+    sweepTimer_->cancel();
     ioc_.stop();
   });
   thread_.join();
@@ -153,8 +161,11 @@ void Worker::whenDurable(std::function<void(const Status&)> then) {
 
 namespace {
 
-// A session's durable record: its snapshot and its delayed sends, due times in wall-clock ms.
-std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::Runtime::PendingSend>& sends) {
+// A session's durable record: its snapshot, its delayed sends (due times in wall-clock ms), and
+// the ids of the requests it has not answered yet (their callers are gone after a restart; the
+// ids say which answers were lost).
+std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::Runtime::PendingSend>& sends,
+                          const boost::json::array& requests) {
   boost::json::array list;
   auto steadyNow = scxml::Runtime::Clock::now();
   auto wallNow = std::chrono::system_clock::now();
@@ -170,6 +181,7 @@ std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::
   std::string out = "{\"session\":";
   out += snapshot;
   if (!list.empty()) out += ",\"sends\":" + boost::json::serialize(list);
+  if (!requests.empty()) out += ",\"requests\":" + boost::json::serialize(requests);
   out += '}';
   return out;
 }
@@ -181,20 +193,30 @@ void Worker::persist() {
   std::vector<std::string> ids = runtime_->takeChanged();
   if (ids.empty() && durable_.empty()) return;
   store::Batch batch;
+  const bool tracking = config_.unloadAfter.count() > 0;
+  const auto now = std::chrono::steady_clock::now();
   for (const std::string& id : ids) {
     scxml::Session* s = runtime_->find(id);
     if (!s) {
       batch.erase.push_back(id);
+      if (tracking) lastActive_.erase(id);
       continue;
     }
+    if (tracking) lastActive_[id] = now;
     Result<std::string> snap = s->snapshot();
     if (!snap) {
       std::clog << id << " snapshot failed, its stored state is older: " << snap.status().message() << "\n";
       continue;
     }
     const scxml::Document& doc = s->document();
-    if (storedDocs_.insert(doc.hash).second) batch.documents.push_back({doc.hash, doc.url, doc.source});
-    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id))});
+    if (storedDocs_.insert(doc.hash).second) {
+      batch.documents.push_back({doc.hash, doc.url, doc.source});
+      docs_.emplace(doc.hash, s->sharedDocument());
+    }
+    boost::json::array requests;
+    for (const auto& [requestId, p] : pending_)
+      if (p.sessionId == id) requests.push_back(boost::json::value(requestId));
+    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), requests)});
   }
   batch.done = [this, waiting = std::move(durable_)](const Status& st) mutable {
     if (!st) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
@@ -211,57 +233,168 @@ void Worker::persist() {
 size_t Worker::restore(std::vector<store::SessionRecord> records,
                        const std::unordered_map<std::string, std::shared_ptr<const scxml::Document>>& documents,
                        size_t* failed) {
+  for (const auto& [hash, doc] : documents) docs_.emplace(hash, doc);
   size_t restored = 0;
-  auto steadyNow = scxml::Runtime::Clock::now();
-  auto wallNow = std::chrono::system_clock::now();
-  for (store::SessionRecord& r : records) {
-    auto fail = [&](const std::string& why) {
+  for (const store::SessionRecord& r : records) {
+    std::string why;
+    if (!restoreRecord(r, &why)) {
       std::clog << "orsd: cannot restore session " << r.id << ": " << why << "\n";
       ++*failed;
-    };
-    auto doc = documents.find(r.docHash);
-    if (doc == documents.end()) {
-      fail("its document " + r.docHash + " is not in the store");
       continue;
-    }
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(r.state, ec);
-    const boost::json::object* rec = v.if_object();
-    const boost::json::value* snap = rec ? rec->if_contains("session") : nullptr;
-    if (ec || !snap || !snap->is_object()) {
-      fail("its record is not valid JSON");
-      continue;
-    }
-    Result<scxml::Session*> s = runtime_->restoreSession(doc->second, snap->get_object());
-    if (!s) {
-      fail(s.status().message());
-      continue;
-    }
-    storedDocs_.insert(r.docHash);
-    if (const boost::json::value* sends = rec->if_contains("sends"); sends && sends->is_array()) {
-      for (const boost::json::value& x : sends->get_array()) {
-        const boost::json::object* o = x.if_object();
-        scxml::SendRequest req;
-        const boost::json::value* due = o ? o->if_contains("due") : nullptr;
-        const boost::json::value* ev = o ? o->if_contains("event") : nullptr;
-        if (!due || !due->is_int64() || !ev || !scxml::eventFromValue(*ev, &req.event)) continue;
-        auto str = [&](const char* k) {
-          const boost::json::value* f = o->if_contains(k);
-          return f && f->is_string() ? std::string(f->get_string()) : std::string();
-        };
-        req.sendid = str("sendid");
-        req.target = str("target");
-        req.type = str("type");
-        // A send that fell due while the server was down fires at once.
-        auto wallDue = std::chrono::system_clock::time_point(std::chrono::milliseconds(due->get_int64()));
-        auto steadyDue = steadyNow + std::chrono::duration_cast<scxml::Runtime::Clock::duration>(wallDue - wallNow);
-        runtime_->restoreSend(r.id, std::move(req), std::max(steadyDue, steadyNow));
-      }
     }
     ++restored;
   }
-  runtime_->takeChanged();  // as stored: nothing to write back
+  // As stored: nothing to write back; idle from now on.
+  auto now = std::chrono::steady_clock::now();
+  for (const std::string& id : runtime_->takeChanged())
+    if (config_.unloadAfter.count() > 0 && runtime_->find(id)) lastActive_[id] = now;
   return restored;
+}
+
+bool Worker::restoreRecord(const store::SessionRecord& r, std::string* why) {
+  auto doc = docs_.find(r.docHash);
+  if (doc == docs_.end()) {
+    *why = "its document " + r.docHash + " is not in the store";
+    return false;
+  }
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(r.state, ec);
+  const boost::json::object* rec = v.if_object();
+  const boost::json::value* snap = rec ? rec->if_contains("session") : nullptr;
+  if (ec || !snap || !snap->is_object()) {
+    *why = "its record is not valid JSON";
+    return false;
+  }
+  Result<scxml::Session*> s = runtime_->restoreSession(doc->second, snap->get_object());
+  if (!s) {
+    *why = s.status().message();
+    return false;
+  }
+  storedDocs_.insert(r.docHash);
+  auto steadyNow = scxml::Runtime::Clock::now();
+  auto wallNow = std::chrono::system_clock::now();
+  if (const boost::json::value* sends = rec->if_contains("sends"); sends && sends->is_array()) {
+    for (const boost::json::value& x : sends->get_array()) {
+      const boost::json::object* o = x.if_object();
+      scxml::SendRequest req;
+      const boost::json::value* due = o ? o->if_contains("due") : nullptr;
+      const boost::json::value* ev = o ? o->if_contains("event") : nullptr;
+      if (!due || !due->is_int64() || !ev || !scxml::eventFromValue(*ev, &req.event)) continue;
+      auto str = [&](const char* k) {
+        const boost::json::value* f = o->if_contains(k);
+        return f && f->is_string() ? std::string(f->get_string()) : std::string();
+      };
+      req.sendid = str("sendid");
+      req.target = str("target");
+      req.type = str("type");
+      // A send that fell due while the session was away fires at once.
+      auto wallDue = std::chrono::system_clock::time_point(std::chrono::milliseconds(due->get_int64()));
+      auto steadyDue = steadyNow + std::chrono::duration_cast<scxml::Runtime::Clock::duration>(wallDue - wallNow);
+      runtime_->restoreSend(r.id, std::move(req), std::max(steadyDue, steadyNow));
+    }
+  }
+  if (const boost::json::value* open = rec->if_contains("requests"); open && open->is_array() && !open->get_array().empty())
+    std::clog << "orsd: session " << r.id << " had " << open->get_array().size()
+              << " requests open; their callers are gone: " << boost::json::serialize(*open) << "\n";
+  return true;
+}
+
+bool Worker::deliverMissing(const std::string& sessionId, scxml::Event e) {
+  if (!unloaded_.count(sessionId)) return false;
+  withSession(sessionId, [sessionId, e = std::move(e)](Worker& w) mutable { w.runtime().deliver(sessionId, std::move(e)); });
+  return true;
+}
+
+void Worker::withSession(const std::string& sessionId, Job then) {
+  if (!unloaded_.count(sessionId) || runtime_->find(sessionId)) return then(*this);
+  auto& waiting = loading_[sessionId];
+  waiting.push_back(std::move(then));
+  if (waiting.size() > 1) return;  // a load is under way
+  store_->load(sessionId, [this, sessionId](Result<store::SessionRecord> r) {
+    net::post(ioc_, [this, sessionId, r = std::move(r)]() mutable {
+      std::vector<Job> jobs = std::move(loading_[sessionId]);
+      loading_.erase(sessionId);
+      std::string why = r ? std::string() : r.status().message();
+      if (r && restoreRecord(*r, &why)) {
+        unloaded_.erase(sessionId);
+        metrics_.sessions_loaded_total.fetch_add(1, std::memory_order_relaxed);
+        if (config_.unloadAfter.count() > 0) lastActive_[sessionId] = std::chrono::steady_clock::now();
+      } else {
+        std::clog << "orsd: cannot load session " << sessionId << " back: " << why << "\n";
+      }
+      for (Job& job : jobs) job(*this);
+      afterJob();
+    });
+  });
+}
+
+// Every quarter of the idle time: sessions idle that long, with no parent, child, queued event
+// or open request, are written once more and, once that is durable and they are still idle,
+// leave memory. A delayed send of theirs brings them back when it falls due (wakes_).
+void Worker::sweepIdle() {
+  auto period = std::max<std::chrono::milliseconds>(config_.unloadAfter / 4, std::chrono::milliseconds(50));
+  sweepTimer_->expires_after(period);
+  sweepTimer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    auto now = std::chrono::steady_clock::now();
+    store::Batch batch;
+    std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> leaving;
+    for (auto it = lastActive_.begin(); it != lastActive_.end();) {
+      const std::string& id = it->first;
+      scxml::Session* s = runtime_->find(id);
+      if (!s) {
+        it = lastActive_.erase(it);
+        continue;
+      }
+      bool open = false;
+      for (const auto& [rid, p] : pending_) open = open || p.sessionId == id;
+      if (now - it->second >= config_.unloadAfter && s->parentId.empty() && !s->hasInvocations() &&
+          !s->hasQueuedEvents() && !s->stepping() && !open) {
+        Result<std::string> snap = s->snapshot();
+        if (snap) {
+          batch.put.push_back({id, s->document().hash, sessionRecord(*snap, runtime_->pendingSends(id), {})});
+          leaving.emplace_back(id, it->second);
+        }
+      }
+      ++it;
+    }
+    if (!leaving.empty()) {
+      batch.done = [this, leaving = std::move(leaving)](const Status& st) {
+        if (!st) return;  // not durable: they stay
+        net::post(ioc_, [this, leaving]() {
+          for (const auto& [id, since] : leaving) {
+            auto it = lastActive_.find(id);
+            if (it == lastActive_.end() || it->second != since) continue;  // active again meanwhile
+            auto sends = runtime_->pendingSends(id);
+            if (!runtime_->unload(id)) continue;
+            lastActive_.erase(it);
+            unloaded_.insert(id);
+            metrics_.sessions_unloaded_total.fetch_add(1, std::memory_order_relaxed);
+            if (!sends.empty()) wakes_.emplace(sends.front().due, id);
+          }
+          armWake();
+          publishCounts();
+        });
+      };
+      store_->submit(std::move(batch));
+    }
+    sweepIdle();
+  });
+}
+
+void Worker::armWake() {
+  if (wakes_.empty()) return;
+  wakeTimer_->expires_at(wakes_.begin()->first);
+  wakeTimer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // re-armed
+    auto now = std::chrono::steady_clock::now();
+    while (!wakes_.empty() && wakes_.begin()->first <= now) {
+      std::string id = wakes_.begin()->second;
+      wakes_.erase(wakes_.begin());
+      withSession(id, [](Worker&) {});  // loaded back, its overdue sends fire
+    }
+    armWake();
+  });
 }
 
 void Worker::after(std::chrono::milliseconds delay, Job job) {
@@ -357,7 +490,8 @@ scxml::SendOutcome Worker::sendBasicHttp(const std::string& fromId, scxml::SendR
   return scxml::SendOutcome::kOk;
 }
 
-void Worker::awaitResponse(const std::string& requestId, unsigned httpVersion, http::Reply reply) {
+void Worker::awaitResponse(const std::string& sessionId, const std::string& requestId, unsigned httpVersion,
+                           http::Reply reply) {
   auto timer = std::make_unique<net::steady_timer>(ioc_, config_.requestTimeout);
   timer->async_wait([this, requestId](boost::system::error_code ec) {
     if (ec) return;
@@ -368,7 +502,7 @@ void Worker::awaitResponse(const std::string& requestId, unsigned httpVersion, h
                                          "the session did not answer request " + requestId + " in time"));
     pending_.erase(it);
   });
-  pending_[requestId] = Pending{std::move(reply), httpVersion, std::move(timer)};
+  pending_[requestId] = Pending{sessionId, std::move(reply), httpVersion, std::move(timer)};
 }
 
 void Worker::onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,

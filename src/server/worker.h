@@ -58,12 +58,18 @@ class Worker {
   scxml::Runtime& runtime() { return *runtime_; }
   std::string newSessionId() const;  // an id of this node that maps to this worker
   // Holds `reply` until the session answers `requestId` with <ws:response>, or 504 at timeout.
-  void awaitResponse(const std::string& requestId, unsigned httpVersion, http::Reply reply);
+  void awaitResponse(const std::string& sessionId, const std::string& requestId, unsigned httpVersion,
+                     http::Reply reply);
   // Runs `job` on this worker after `delay` (e.g. a start with a future idealtime).
   void after(std::chrono::milliseconds delay, Job job);
   // Calls `then` once what the current job changed is durable (at once without a store), with
   // the store's verdict: the answer to a call waits for it.
   void whenDurable(std::function<void(const Status&)> then);
+  // Runs `then` with the session in memory: at once, or once an unloaded session is loaded back
+  // from the store (persistence/unload-after). Callers post() as usual; afterJob follows.
+  void withSession(const std::string& sessionId, Job then);
+  // Ids of the sessions of this worker that are stored but not in memory.
+  const std::unordered_set<std::string>& unloaded() const { return unloaded_; }
   // Start-up: brings back stored sessions of this worker (documents by hash). Returns how many
   // were restored; failures are logged and counted in `failed`.
   size_t restore(std::vector<store::SessionRecord> records,
@@ -72,13 +78,18 @@ class Worker {
 
   unsigned index() const { return index_; }
   // Publishes the session count now (worker thread), e.g. before answering a start.
-  void publishCounts() { sessions_.store(runtime_->sessionCount(), std::memory_order_release); }
+  void publishCounts() { sessions_.store(runtime_->sessionCount() + unloaded_.size(), std::memory_order_release); }
   size_t sessionCount() const { return sessions_.load(std::memory_order_acquire); }
 
  private:
   void run();
   void afterJob();  // run sessions until idle, persist, re-arm the timer, publish counts
   void persist();   // writes the sessions that changed, with the answers waiting for them
+  // A stored record back into the runtime (start-up, or loading an unloaded session).
+  bool restoreRecord(const store::SessionRecord& r, std::string* why);
+  void sweepIdle();  // unloads the sessions idle for persistence/unload-after
+  void armWake();    // the timer that loads unloaded sessions when their delayed sends fall due
+  bool deliverMissing(const std::string& sessionId, scxml::Event e);
   scxml::Value ioprocessorsFor(const std::string& sessionId) const;
   scxml::SendOutcome sendBasicHttp(const std::string& fromId, scxml::SendRequest& req);
   void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
@@ -99,7 +110,15 @@ class Worker {
   store::SessionStore* store_;
   std::vector<std::function<void(const Status&)>> durable_;  // worker thread only: for persist()
   std::unordered_set<std::string> storedDocs_;                // worker thread only: hashes written
+  // Worker thread only: documents by hash (to load sessions back), idle tracking and unloading.
+  std::unordered_map<std::string, std::shared_ptr<const scxml::Document>> docs_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> lastActive_;
+  std::unordered_set<std::string> unloaded_;
+  std::unordered_map<std::string, std::vector<Job>> loading_;
+  std::multimap<std::chrono::steady_clock::time_point, std::string> wakes_;
+  std::unique_ptr<boost::asio::steady_timer> sweepTimer_, wakeTimer_;
   struct Pending {
+    std::string sessionId;
     http::Reply reply;
     unsigned version;
     std::unique_ptr<boost::asio::steady_timer> timer;

@@ -54,6 +54,7 @@ class SqliteStore final : public SessionStore {
     close();
     put_.reset();
     erase_.reset();
+    select_.reset();
     doc_.reset();
     begin_.reset();
     commit_.reset();
@@ -90,6 +91,7 @@ class SqliteStore final : public SessionStore {
     if (!put_.prepare(db_, "INSERT OR REPLACE INTO sessions(id, doc, state) VALUES(?1, ?2, ?3)") ||
         !erase_.prepare(db_, "DELETE FROM sessions WHERE id = ?1") ||
         !doc_.prepare(db_, "INSERT OR IGNORE INTO documents(hash, url, source) VALUES(?1, ?2, ?3)") ||
+        !select_.prepare(db_, "SELECT doc, state FROM sessions WHERE id = ?1") ||
         !begin_.prepare(db_, "BEGIN IMMEDIATE") || !commit_.prepare(db_, "COMMIT") ||
         !rollback_.prepare(db_, "ROLLBACK"))
       return failure("cannot prepare the store's statements");
@@ -108,6 +110,18 @@ class SqliteStore final : public SessionStore {
       }
     }
     if (batch.done) batch.done(Status::error("the session store is closed"));
+  }
+
+  void load(const std::string& id, std::function<void(Result<SessionRecord>)> done) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_) {
+        reads_.push_back(Read{id, std::move(done)});
+        cv_.notify_one();
+        return;
+      }
+    }
+    done(Status::error("the session store is closed"));
   }
 
   Status loadSessions(const std::function<void(SessionRecord&&)>& each) override {
@@ -148,16 +162,32 @@ class SqliteStore final : public SessionStore {
   void writerLoop() {
     for (;;) {
       std::deque<Batch> round;
+      std::vector<Read> reads;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, and nothing left
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !reads_.empty(); });
+        if (queue_.empty() && reads_.empty()) return;  // stopping, and nothing left
         round.swap(queue_);
+        reads.swap(reads_);
       }
+      // Reads come after the round's writes: a read sees every batch submitted before it (and
+      // some after, which is as good: they are newer).
       Status st = write(round);
       for (Batch& b : round)
         if (b.done) b.done(st);
+      for (Read& r : reads) r.done(read(r.id));
     }
+  }
+
+  Result<SessionRecord> read(const std::string& id) {
+    select_.bind(1, id);
+    int rc = sqlite3_step(select_.get());
+    Result<SessionRecord> out = Status::error("no stored session '" + id + "'");
+    if (rc == SQLITE_ROW) out = SessionRecord{id, column(select_.get(), 0), column(select_.get(), 1)};
+    else if (rc != SQLITE_DONE) out = failure("cannot read the session store");
+    sqlite3_reset(select_.get());
+    sqlite3_clear_bindings(select_.get());
+    return out;
   }
 
   // One transaction for the whole round; a session put or erased several times is written once,
@@ -210,10 +240,15 @@ class SqliteStore final : public SessionStore {
 
   sqlite3* db_ = nullptr;
   std::string path_;
-  Statement put_, erase_, doc_, begin_, commit_, rollback_;
+  Statement put_, erase_, doc_, select_, begin_, commit_, rollback_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Batch> queue_;
+  struct Read {
+    std::string id;
+    std::function<void(Result<SessionRecord>)> done;
+  };
+  std::vector<Read> reads_;
   bool stopping_ = false;
   std::thread writer_;
 };

@@ -40,6 +40,9 @@ class SessionStore {
   virtual ~SessionStore() = default;
   // Queues a batch; batches are written in submission order, several per transaction.
   virtual void submit(Batch batch) = 0;
+  // One session's record, read after every batch submitted before; `done` runs on the store's
+  // thread (an error when there is no such session).
+  virtual void load(const std::string& id, std::function<void(Result<SessionRecord>)> done) = 0;
   // Start-up: every stored session and document.
   virtual Status loadSessions(const std::function<void(SessionRecord&&)>& each) = 0;
   virtual Status loadDocuments(const std::function<void(DocumentRecord&&)>& each) = 0;

@@ -205,6 +205,31 @@ class Durability(unittest.TestCase):
         n = d.start("counter.scxml")  # a new session runs the new version
         self.assertEqual(d.report(n)["seen"], [99])
 
+    def metric(self, inst, name):
+        body = inst.call("GET", "/metrics")[2]
+        m = re.search(r"^%s (\d+)$" % name, body, re.M)
+        return int(m.group(1)) if m else None
+
+    def test_idle_sessions_leave_memory_and_come_back(self):
+        a = self.instance("persistence/unload-after=200")
+        ids = [a.start("counter.scxml") for _ in range(20)]
+        for i, sid in enumerate(ids):
+            self.assertEqual(a.call("POST", "/scxml/session/%s/event/n" % sid, {"n": i})[0], 200)
+        timed = ids[0]
+        self.assertEqual(a.call("POST", "/scxml/session/%s/event/later" % timed, {"delay": "1s"})[0], 200)
+        wait_for(lambda: self.metric(a, "ors_sessions_unloaded_total") >= 20, "idle sessions to be unloaded")
+        st, _, body = a.call("GET", "/scxml/sessions?limit=1000")
+        self.assertEqual(json.loads(body)["total"], 20)  # listed while out of memory
+        # An event brings one back, data intact; the delayed send of another wakes it by itself.
+        self.assertEqual(a.report(ids[5])["seen"], [5])
+        wait_for(lambda: self.metric(a, "ors_sessions_loaded_total") >= 2, "the timer to load its session back")
+        self.assertEqual(a.report(timed), {"seen": [0], "fired": 1})
+        # Sessions out of memory at a restart are restored like the others.
+        a.stop()
+        b = self.instance()
+        for i, sid in enumerate(ids):
+            self.assertEqual(b.report(sid)["seen"], [i])
+
     def test_backup_redirects_then_takes_over(self):
         primary = self.instance()
         backup = self.instance()
