@@ -187,8 +187,10 @@ int main(int argc, char** argv) {
 
   // The HTTP side is up first (its port makes selfUrl, which restored sessions need); calls are
   // answered by the primary's Api once it is ready, before that as a backup or "starting".
-  boost::asio::io_context ioc;
+  // Declared before the HTTP io_context, so destroyed after it: a pending accept of that context
+  // holds a socket of a worker's context.
   std::unique_ptr<Primary> node;
+  boost::asio::io_context ioc;
   std::atomic<Primary*> ready{nullptr};
   ors::http::ServerOptions so;
   so.address = config.address;

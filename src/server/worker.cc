@@ -193,6 +193,7 @@ void Worker::persist() {
   std::vector<std::string> ids = runtime_->takeChanged();
   if (ids.empty() && durable_.empty()) return;
   store::Batch batch;
+  Status snapFailure;
   const bool tracking = config_.unloadAfter.count() > 0;
   const auto now = std::chrono::steady_clock::now();
   for (const std::string& id : ids) {
@@ -205,7 +206,9 @@ void Worker::persist() {
     if (tracking) lastActive_[id] = now;
     Result<std::string> snap = s->snapshot();
     if (!snap) {
+      // Its stored state stays the previous one: the calls waiting on this job fail.
       std::clog << id << " snapshot failed, its stored state is older: " << snap.status().message() << "\n";
+      snapFailure = Status::error("the session's state cannot be stored: " + snap.status().message());
       continue;
     }
     const scxml::Document& doc = s->document();
@@ -218,8 +221,9 @@ void Worker::persist() {
       if (p.sessionId == id) requests.push_back(boost::json::value(requestId));
     batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), requests)});
   }
-  batch.done = [this, waiting = std::move(durable_)](const Status& st) mutable {
-    if (!st) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
+  batch.done = [this, waiting = std::move(durable_), snapFailure](const Status& written) mutable {
+    if (!written) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
+    Status st = written ? snapFailure : written;
     net::post(ioc_, [this, waiting = std::move(waiting), st]() mutable {
       if (!st) storedDocs_.clear();  // the documents of a failed round may be missing: write again
       for (auto& then : waiting) then(st);

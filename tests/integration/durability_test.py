@@ -98,11 +98,15 @@ class Instance:
         self.port = int(m.group(1))
         self.role = m.group(2)
         self.lines = []
+        self.status = None  # exit status after stop(); None while running or when killed
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+        except ValueError:  # closed by stop()
+            pass
 
     def call(self, method, path, body=None, timeout=10):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -139,13 +143,18 @@ class Instance:
         self.proc.wait()
 
     def stop(self):
+        """SIGTERM (a step-down); the exit status must be 0, and is kept in self.status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                self.status = self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                self.status = "hung after SIGTERM"
+            if self.status != 0:
+                self.log.flush()
+                print(open(self.log.name).read()[-3000:], file=sys.stderr)
         self.log.close()
         self.proc.stdout.close()
 
@@ -166,6 +175,8 @@ class Durability(unittest.TestCase):
         for i in self.instances:
             i.stop()
         self.tmp.cleanup()
+        for i in self.instances:
+            self.assertIn(i.status, (None, 0), "orsd did not exit cleanly after SIGTERM")
 
     def instance(self, *settings):
         i = Instance(self.data, self.docs, *settings)
@@ -276,8 +287,8 @@ class Durability(unittest.TestCase):
 
     def test_crash_under_load_loses_nothing_acknowledged(self):
         """A client starts sessions and sends numbered events while primaries are killed with
-        kill -9 at random moments; the backup takes over each time and the killed one comes back as
-        the new backup. Then every acknowledged start exists and every acknowledged event was
+        kill -9 at random moments (one round steps down with SIGTERM instead); the backup takes over
+        each time and the killed one comes back as the new backup. Then every acknowledged start exists and every acknowledged event was
         processed exactly once; an unacknowledged one at most once."""
         rng = random.Random(int(os.environ.get("ORS_TEST_SEED", "0")) or None)
         pair = [self.instance(), self.instance()]
@@ -322,13 +333,16 @@ class Durability(unittest.TestCase):
 
         t = threading.Thread(target=client)
         t.start()
-        rounds = 3
+        rounds = 4
         try:
-            for _ in range(rounds):
+            for r in range(rounds):
                 wait_for(lambda: serving() is not None, "a primary")
                 time.sleep(rng.uniform(0.3, 0.8))  # load runs for a random while
                 victim = next(i for i in pair if i.proc.poll() is None and i.heartbeat() == 200)
-                victim.kill()
+                if r == 2:
+                    victim.stop()  # a step-down (SIGTERM) this time: drain, flush, hand over
+                else:
+                    victim.kill()
                 survivor = next(i for i in pair if i is not victim)
                 wait_for(lambda: survivor.heartbeat() == 200, "the backup to take over", timeout=5)
                 pair[pair.index(victim)] = self.instance()  # back, as the new backup
@@ -350,7 +364,7 @@ class Durability(unittest.TestCase):
             dup += sum(1 for c in counts.values() if c > 1)
             extra += sum(1 for n in counts if n not in acked[sid] and n not in unacked.get(sid, []))
         n_acked = sum(len(v) for v in acked.values())
-        print("\n  crash test: %d kill -9 rounds, %d sessions started, %d events acknowledged, %d not"
+        print("\n  crash test: %d rounds (kill -9, one SIGTERM step-down), %d sessions started, %d events acknowledged, %d not"
               " acknowledged, %d processed; lost %d, processed twice %d, unknown %d"
               % (rounds, len(acked_starts), n_acked, sum(len(v) for v in unacked.values()), processed,
                  lost, dup, extra))
