@@ -22,8 +22,9 @@ start_orsd() {
   "$build/orsd" --port 0 --address 127.0.0.1 --data-dir "$data" \
     --set "orchestration/document-roots=$shared,$here/docs" "$@" >"$tmp/$name.log" 2>&1 &
   pid=$!
+  disown "$pid"  # no "Killed" notices from kill -9
   pids+=("$pid")
-  for _ in $(seq 200); do grep -q listening "$tmp/$name.log" && break; sleep 0.02; done
+  for _ in $(seq 500); do grep -q listening "$tmp/$name.log" && break; sleep 0.02; done
   port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$tmp/$name.log" | sed 's/.*://')
 }
 now_ms() { date +%s%3N; }
@@ -41,7 +42,7 @@ for mode in "persistence/type=memory" "persistence/sync=full" "persistence/sync=
   ev=$(IDS=$tmp/ids wrk -t2 -c64 -d5s -s "$here/wrk/event.lua" "$url" | awk '/Requests\/sec/ {print $2}')
   st=$(wrk -t2 -c32 -d5s -s "$here/wrk/start.lua" "$url/scxml/session/start" | awk '/Requests\/sec/ {print $2}')
   printf '%-26s events/s %9s   starts/s %9s\n' "$mode" "$ev" "$st"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 done
 
 echo "== 2. failover: kill -9 of the primary -> backup /heartbeat 200 (10 rounds)"
@@ -54,12 +55,11 @@ for round in $(seq 10); do
   kill -9 "$a_pid"; t0=$(now_ms)
   until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$b_port/heartbeat")" = 200 ]; do sleep 0.005; done
   times+=($(( $(now_ms) - t0 )))
-  wait "$a_pid" 2>/dev/null || true
   start_orsd "a$round" "$data"; a_pid=$b_pid; a_port=$b_port; b_pid=$pid; b_port=$port
 done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n | tr '\n' ' ')
 echo "ms: $sorted; median $(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {print (a[5] + a[6]) / 2}')"
-kill "$a_pid" "$b_pid"; wait "$a_pid" "$b_pid" 2>/dev/null || true
+kill "$a_pid" "$b_pid"; while kill -0 "$a_pid" 2>/dev/null || kill -0 "$b_pid" 2>/dev/null; do sleep 0.05; done
 
 echo "== 3. restart with 100,000 stored sessions (w3_small.scxml)"
 data=$tmp/many
@@ -71,11 +71,16 @@ until [ "$(count "$port")" -ge 100000 ]; do sleep 0.2; done
 kill "$wpid"; wait "$wpid" 2>/dev/null || true
 n=$(count "$port")
 r1=$(rss "$pid")
-kill "$pid"; wait "$pid" 2>/dev/null || true
+kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 echo "stored $n sessions; store $(du -m "$data/sessions.db" | cut -f1) MiB; RSS ${r0} -> ${r1} KiB"
 start_orsd many2 "$data" --set persistence/unload-after=2000
+until grep -q 'restored' "$tmp/many2.log"; do sleep 0.1; done
 grep -o 'restored .*' "$tmp/many2.log"
 r2=$(rss "$pid")
-until curl -s "http://127.0.0.1:$port/metrics" | awk '/^ors_sessions_unloaded_total / {exit !($2 >= '"$n"')}'; do sleep 0.5; done
+t0=$(now_ms)
+until curl -s "http://127.0.0.1:$port/metrics" | awk '/^ors_sessions_unloaded_total / {exit !($2 >= '"$n"')}'; do
+  sleep 0.5
+  [ $(( $(now_ms) - t0 )) -lt 120000 ] || { echo "sessions were not unloaded within 2 minutes"; exit 1; }
+done
 echo "== 4. memory: $n sessions loaded ${r2} KiB; all unloaded (unload-after=2000) $(rss "$pid") KiB"
-kill "$pid"; wait "$pid" 2>/dev/null || true
+kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done

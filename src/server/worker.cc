@@ -249,9 +249,11 @@ size_t Worker::restore(std::vector<store::SessionRecord> records,
     ++restored;
   }
   // As stored: nothing to write back; idle from now on.
-  auto now = std::chrono::steady_clock::now();
-  for (const std::string& id : runtime_->takeChanged())
-    if (config_.unloadAfter.count() > 0 && runtime_->find(id)) lastActive_[id] = now;
+  runtime_->takeChanged();
+  if (config_.unloadAfter.count() > 0) {
+    auto now = std::chrono::steady_clock::now();
+    runtime_->forEachSession([&](const scxml::Session& s) { lastActive_[s.id()] = now; });
+  }
   return restored;
 }
 

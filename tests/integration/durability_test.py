@@ -235,9 +235,10 @@ class Durability(unittest.TestCase):
         self.assertEqual(a.report(ids[5])["seen"], [5])
         wait_for(lambda: self.metric(a, "ors_sessions_loaded_total") >= 2, "the timer to load its session back")
         self.assertEqual(a.report(timed), {"seen": [0], "fired": 1})
-        # Sessions out of memory at a restart are restored like the others.
+        # Sessions out of memory at a restart are restored like the others, and leave again.
         a.stop()
-        b = self.instance()
+        b = self.instance("persistence/unload-after=200")
+        wait_for(lambda: self.metric(b, "ors_sessions_unloaded_total") >= 20, "restored sessions to be unloaded")
         for i, sid in enumerate(ids):
             self.assertEqual(b.report(sid)["seen"], [i])
 
