@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <future>
+#include <malloc.h>
 #include <iostream>
 
 #include "common/hash.h"
@@ -334,6 +335,8 @@ void Worker::withSession(const std::string& sessionId, Job then) {
   });
 }
 
+constexpr size_t kUnloadBatch = 5000;  // sessions unloaded per sweep at most
+
 // Every quarter of the idle time: sessions idle that long, with no parent, child, queued event
 // or open request, are written once more and, once that is durable and they are still idle,
 // leave memory. A delayed send of theirs brings them back when it falls due (wakes_).
@@ -354,6 +357,7 @@ void Worker::sweepIdle() {
       }
       bool open = false;
       for (const auto& [rid, p] : pending_) open = open || p.sessionId == id;
+      if (leaving.size() >= kUnloadBatch) break;  // the rest at the next sweep
       if (now - it->second >= config_.unloadAfter && s->parentId.empty() && !s->hasInvocations() &&
           !s->hasQueuedEvents() && !s->stepping() && !open) {
         Result<std::string> snap = s->snapshot();
@@ -380,6 +384,13 @@ void Worker::sweepIdle() {
           }
           armWake();
           publishCounts();
+          // Memory follows: the engine's heap and malloc's free pages go back to the system.
+          unloadedSinceShrink_ += leaving.size();
+          if (unloadedSinceShrink_ >= 1000 || runtime_->sessionCount() == 0) {
+            unloadedSinceShrink_ = 0;
+            dm::ecmaShrink(*engine_);
+            malloc_trim(0);
+          }
         });
       };
       store_->submit(std::move(batch));

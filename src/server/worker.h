@@ -117,6 +117,7 @@ class Worker {
   std::unordered_map<std::string, std::vector<Job>> loading_;
   std::multimap<std::chrono::steady_clock::time_point, std::string> wakes_;
   std::unique_ptr<boost::asio::steady_timer> sweepTimer_, wakeTimer_;
+  size_t unloadedSinceShrink_ = 0;
   struct Pending {
     std::string sessionId;
     http::Reply reply;

@@ -664,6 +664,13 @@ std::unique_ptr<Engine> makeEcmaScriptEngine(const EcmaOptions& options) {
   return engine;
 }
 
+void ecmaShrink(Engine& engine) {
+  auto* e = dynamic_cast<ecma::EcmaEngine*>(&engine);
+  if (!e) return;
+  JS::PrepareForFullGC(e->cx());
+  JS::NonIncrementalGC(e->cx(), JS::GCOptions::Shrink, JS::GCReason::API);
+}
+
 size_t ecmaGcHeapBytes(Engine& engine, bool collectFirst) {
   auto* e = dynamic_cast<ecma::EcmaEngine*>(&engine);
   return e ? e->gcHeapBytes(collectFirst) : 0;

@@ -35,4 +35,8 @@ std::unique_ptr<Engine> makeEcmaScriptEngine(const EcmaOptions& options = {});
 // makeEcmaScriptEngine, after a full GC if `collectFirst`. Must be called on the engine's thread.
 size_t ecmaGcHeapBytes(Engine& engine, bool collectFirst = true);
 
+// A full, shrinking GC of an engine made by makeEcmaScriptEngine: after many sessions left it,
+// its heap gives the memory back. Engine's thread only.
+void ecmaShrink(Engine& engine);
+
 }  // namespace ors::dm
