@@ -73,14 +73,27 @@ n=$(count "$port")
 r1=$(rss "$pid")
 kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 echo "stored $n sessions; store $(du -m "$data/sessions.db" | cut -f1) MiB; RSS ${r0} -> ${r1} KiB"
-start_orsd many2 "$data" --set persistence/unload-after=2000
+start_orsd many2 "$data"
 until grep -q 'restored' "$tmp/many2.log"; do sleep 0.1; done
-grep -o 'restored .*' "$tmp/many2.log"
-r2=$(rss "$pid")
+echo "eager restart: $(grep -o 'restored .*' "$tmp/many2.log"); RSS $(rss "$pid") KiB"
+kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+start_orsd many3 "$data" --set persistence/unload-after=60000
+until grep -q 'restored' "$tmp/many3.log"; do sleep 0.1; done
+echo "lazy restart (unload-after set: sessions stay in the store until needed): $(grep -o 'restored .*' "$tmp/many3.log"); RSS $(rss "$pid") KiB"
+kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+
+echo "== 4. memory follows active sessions: 100,000 starts with persistence/unload-after=3000"
+start_orsd unload "$tmp/unload" --set persistence/unload-after=3000
+wrk -t2 -c32 -d120s -s "$here/wrk/start.lua" "http://127.0.0.1:$port/scxml/session/start" >/dev/null &
+wpid=$!
+until [ "$(count "$port")" -ge 100000 ]; do sleep 0.2; done
+kill "$wpid"; wait "$wpid" 2>/dev/null || true
+n=$(count "$port")
+echo "$n sessions, $(curl -s "http://127.0.0.1:$port/metrics" | awk '/^ors_sessions_unloaded_total / {print $2}') unloaded so far: RSS $(rss "$pid") KiB"
 t0=$(now_ms)
 until curl -s "http://127.0.0.1:$port/metrics" | awk '/^ors_sessions_unloaded_total / {exit !($2 >= '"$n"')}'; do
   sleep 0.5
   [ $(( $(now_ms) - t0 )) -lt 120000 ] || { echo "sessions were not unloaded within 2 minutes"; exit 1; }
 done
-echo "== 4. memory: $n sessions loaded ${r2} KiB; all unloaded (unload-after=2000) $(rss "$pid") KiB"
+echo "all unloaded: RSS $(rss "$pid") KiB"
 kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done

@@ -240,7 +240,34 @@ size_t Worker::restore(std::vector<store::SessionRecord> records,
                        size_t* failed) {
   for (const auto& [hash, doc] : documents) docs_.emplace(hash, doc);
   size_t restored = 0;
+  const bool lazy = config_.unloadAfter.count() > 0;
   for (const store::SessionRecord& r : records) {
+    // With unloading on, a session that could be unloaded stays in the store until it is needed
+    // (its first delayed send wakes it): a restart costs a parse per session, no JavaScript.
+    if (lazy && docs_.count(r.docHash)) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(r.state, ec);
+      const boost::json::object* rec = v.if_object();
+      const boost::json::value* snap = rec ? rec->if_contains("session") : nullptr;
+      const boost::json::object* so = snap ? snap->if_object() : nullptr;
+      if (!ec && so && !so->contains("parent") && !so->contains("invokes") && !so->contains("queue") &&
+          !rec->contains("requests")) {
+        unloaded_.insert(r.id);
+        if (const boost::json::value* sends = rec->if_contains("sends"); sends && sends->is_array()) {
+          int64_t earliest = INT64_MAX;
+          for (const boost::json::value& x : sends->get_array())
+            if (const boost::json::value* due = x.is_object() ? x.get_object().if_contains("due") : nullptr; due && due->is_int64())
+              earliest = std::min(earliest, due->get_int64());
+          if (earliest != INT64_MAX) {
+            auto wallDue = std::chrono::system_clock::time_point(std::chrono::milliseconds(earliest));
+            auto inMs = std::chrono::duration_cast<std::chrono::milliseconds>(wallDue - std::chrono::system_clock::now());
+            wakes_.emplace(std::chrono::steady_clock::now() + std::max(inMs, std::chrono::milliseconds(0)), r.id);
+          }
+        }
+        ++restored;
+        continue;
+      }
+    }
     std::string why;
     if (!restoreRecord(r, &why)) {
       std::clog << "orsd: cannot restore session " << r.id << ": " << why << "\n";
@@ -255,6 +282,7 @@ size_t Worker::restore(std::vector<store::SessionRecord> records,
     auto now = std::chrono::steady_clock::now();
     runtime_->forEachSession([&](const scxml::Session& s) { lastActive_[s.id()] = now; });
   }
+  armWake();
   return restored;
 }
 

@@ -235,12 +235,17 @@ class Durability(unittest.TestCase):
         self.assertEqual(a.report(ids[5])["seen"], [5])
         wait_for(lambda: self.metric(a, "ors_sessions_loaded_total") >= 2, "the timer to load its session back")
         self.assertEqual(a.report(timed), {"seen": [0], "fired": 1})
-        # Sessions out of memory at a restart are restored like the others, and leave again.
+        # A restart with unloading on leaves them in the store until needed: a delayed send wakes
+        # its session by itself, a call loads the session it names.
+        self.assertEqual(a.call("POST", "/scxml/session/%s/event/later" % ids[1], {"delay": "1500ms"})[0], 200)
         a.stop()
         b = self.instance("persistence/unload-after=200")
-        wait_for(lambda: self.metric(b, "ors_sessions_unloaded_total") >= 20, "restored sessions to be unloaded")
+        self.assertEqual(self.metric(b, "ors_active_sessions"), 20)
+        wait_for(lambda: self.metric(b, "ors_sessions_loaded_total") >= 1, "the delayed send to wake its session")
         for i, sid in enumerate(ids):
             self.assertEqual(b.report(sid)["seen"], [i])
+        self.assertEqual(b.report(ids[1])["fired"], 1)
+        self.assertEqual(self.metric(b, "ors_sessions_loaded_total"), 20)
 
     def test_backup_redirects_then_takes_over(self):
         primary = self.instance()
