@@ -95,9 +95,11 @@ class PostOp : public std::enable_shared_from_this<PostOp> {
 
 }  // namespace
 
-void request(net::io_context& ioc, const std::string& method, const std::string& url, std::string body,
-             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done,
-             const std::vector<std::pair<std::string, std::string>>& headers) {
+namespace {
+
+void requestOnce(net::io_context& ioc, const std::string& method, const std::string& url, std::string body,
+                 std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done,
+                 const std::vector<std::pair<std::string, std::string>>& headers) {
   ParsedUrl u;
   if (!parseHttpUrl(url, &u)) {
     net::post(ioc, [done, url] {
@@ -112,6 +114,57 @@ void request(net::io_context& ioc, const std::string& method, const std::string&
   auto op = std::make_shared<PostOp>(ioc, verb, std::move(u), std::move(body), std::move(contentType), timeout, std::move(done));
   for (const auto& [k, v] : headers) op->header(k, v);
   op->start();
+}
+
+// The Location of a redirect, made absolute against the URL that answered it.
+std::string resolveLocation(const std::string& from, const std::string& location) {
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+  ParsedUrl u;
+  if (!parseHttpUrl(from, &u)) return location;
+  std::string base = "http://" + u.host + ":" + u.port;
+  if (!location.empty() && location[0] == '/') return base + location;
+  return base + u.target.substr(0, u.target.rfind('/') + 1) + location;
+}
+
+}  // namespace
+
+// 307 and 308 are followed (at most 5 times) with the same method and body, and with the
+// cookies the redirect set (ORS contract 4: the owner finds the session from the path anyway).
+void request(net::io_context& ioc, const std::string& method, const std::string& url, std::string body,
+             std::string contentType, std::chrono::milliseconds timeout, std::function<void(ClientResponse)> done,
+             const std::vector<std::pair<std::string, std::string>>& headers) {
+  struct Follow {
+    net::io_context& ioc;
+    std::string method, body, contentType;
+    std::chrono::milliseconds timeout;
+    std::function<void(ClientResponse)> done;
+    std::vector<std::pair<std::string, std::string>> headers;
+    int hops = 0;
+    void go(const std::string& url) {
+      auto self = std::make_shared<Follow>(*this);
+      requestOnce(ioc, method, url, body, contentType, timeout, [self, url](ClientResponse r) {
+        if ((r.status == 307 || r.status == 308) && self->hops < 5) {
+          std::string location, cookie;
+          for (const auto& [k, v] : r.headers) {
+            if (beast::iequals(k, "location")) location = v;
+            if (beast::iequals(k, "set-cookie")) cookie = v.substr(0, v.find(';'));
+          }
+          if (!location.empty()) {
+            ++self->hops;
+            if (!cookie.empty()) {
+              bool replaced = false;
+              for (auto& [k, v] : self->headers)
+                if (beast::iequals(k, "cookie")) v = cookie, replaced = true;
+              if (!replaced) self->headers.emplace_back("Cookie", cookie);
+            }
+            return self->go(resolveLocation(url, location));
+          }
+        }
+        self->done(std::move(r));
+      }, headers);
+    }
+  };
+  Follow{ioc, method, std::move(body), std::move(contentType), timeout, std::move(done), headers}.go(url);
 }
 
 void post(net::io_context& ioc, const std::string& url, std::string body, std::string contentType,

@@ -96,6 +96,11 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key == "http/io-threads") {
     if (!(s = num(64))) return s;
     ioThreads = static_cast<unsigned>(n == 0 ? 1 : n);
+  } else if (key == "orchestration/cluster-file") {
+    clusterFile = value;
+  } else if (key == "orchestration/health-check-interval") {
+    if (!(s = num(60'000)) || n == 0) return s ? Status::error("orchestration/health-check-interval must be > 0") : s;
+    healthPeriod = std::chrono::milliseconds(n);
   } else if (key == "persistence/data-dir") {
     dataDir = value;
   } else if (key == "persistence/type") {

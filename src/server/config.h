@@ -28,6 +28,8 @@ struct Config {
   std::vector<std::string> documentRoots;   // file: documents only under these (default: cwd)
   std::vector<std::string> httpAllow;       // http:// documents only from these hosts (empty: any)
   std::chrono::milliseconds documentRevalidate{1000};  // http:// documents: revalidate at most this often
+  std::string clusterFile;                  // cluster-file: the cluster's description ("": one node)
+  std::chrono::milliseconds healthPeriod{500};  // health-check-interval: GET /heartbeat of the others
   // [http]
   std::string address = "0.0.0.0";
   uint16_t port = 7210;

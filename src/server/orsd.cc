@@ -7,11 +7,16 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <unordered_map>
 #include <iostream>
 #include <thread>
 
+#include "cluster/cluster.h"
+#include "cluster/health.h"
+#include "common/ids.h"
 #include "http/server.h"
+#include "http/url.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/documents.h"
@@ -26,6 +31,19 @@ constexpr const char* kUsage =
     "usage: orsd [--config FILE] [--port N] [--data-dir DIR] [--node-id N] [--address ADDR]\n"
     "            [--set section/option=value]...\n"
     "With no options: a single-node cluster on port 7210, documents under the current directory.\n";
+
+// The node that owns what a call names: the session's (from its id), this one for a start, or
+// nothing for calls about the instance itself (heartbeat, metrics, help, lists).
+std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, std::string* sessionId) {
+  std::vector<std::string> seg;
+  std::string_view query;
+  if (!ors::http::parseTarget(std::string_view(req.target().data(), req.target().size()), &seg, &query)) return std::nullopt;
+  if (seg.size() < 3 || seg[0] != "scxml" || seg[1] != "session") return std::nullopt;
+  if (seg.size() == 3 && seg[2] == "start") return self;
+  std::optional<uint32_t> node = ors::sessionIdNode(seg[2]);
+  if (node) *sessionId = seg[2];
+  return node;
+}
 
 // What a primary runs: the store, the workers with the sessions, and the API over them.
 struct Primary {
@@ -205,14 +223,45 @@ int main(int argc, char** argv) {
     if (!p) return boost::asio::make_strand(ioc);
     return p->workers[nextWorker.fetch_add(1, std::memory_order_relaxed) % p->workers.size()]->ioContext().get_executor();
   };
+  // The cluster: from its file, or this node alone (then the only other owner is "unknown").
+  ors::cluster::ClusterMap clusterMap;
+  if (!config.clusterFile.empty()) {
+    auto loaded = ors::cluster::ClusterMap::load(config.clusterFile);
+    if (!loaded) {
+      std::cerr << "orsd: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    clusterMap = std::move(*loaded);
+    if (!clusterMap.find(config.nodeId)) {
+      std::cerr << "orsd: node " << config.nodeId << " is not in the cluster file " << config.clusterFile << "\n";
+      return 2;
+    }
+  }
+  std::optional<ors::cluster::HealthMonitor> health;
+
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
-    if (Primary* p = ready.load(std::memory_order_acquire)) return p->api->handle(std::move(req), std::move(reply));
-    if (lock.held()) {
+    Primary* p = ready.load(std::memory_order_acquire);
+    if (!p && lock.held()) {
       auto res = ors::http::errorResponse(req.version(), ors::http::beast_http::status::service_unavailable,
                                           "the server is starting (restoring sessions)");
       res.set(ors::http::beast_http::field::retry_after, "1");
       return reply(std::move(res));
     }
+    // A call that names a session (or starts one) is served by its node's primary: here, or
+    // redirected there (cluster::route lists every outcome).
+    auto t0 = std::chrono::steady_clock::now();
+    std::string sessionId;
+    std::optional<uint32_t> owner = callOwner(req, config.nodeId, &sessionId);
+    if (owner) {
+      ors::cluster::Decision d = ors::cluster::route(
+          clusterMap, config.nodeId, p != nullptr, lock.primaryUrl(), *owner,
+          [&](const ors::cluster::Instance& i) { return health ? health->liveness(i) : ors::cluster::Liveness::kUnknown; });
+      if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
+      auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
+      metrics.redirect_time.observe(std::chrono::steady_clock::now() - t0);
+      return reply(std::move(res));
+    }
+    if (p) return p->api->handle(std::move(req), std::move(reply));
     reply(ors::server::backupResponse(req, lock.primaryUrl(), config));
   });
   std::string err = server.start();
@@ -227,6 +276,14 @@ int main(int argc, char** argv) {
     std::string host = config.address == "0.0.0.0" || config.address == "::" ? "127.0.0.1" : config.address;
     config.selfUrl = "http://" + host + ":" + std::to_string(server.port());
   }
+  if (config.clusterFile.empty()) {
+    ors::cluster::Node self;
+    self.id = config.nodeId;
+    self.primary = {config.address, server.port()};
+    clusterMap.nodes[config.nodeId] = self;
+  }
+  health.emplace(ioc, clusterMap, config.nodeId, config.healthPeriod);
+  health->start();
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
   std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
             << " with " << n << " workers; documents under";
@@ -269,6 +326,7 @@ int main(int argc, char** argv) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
     server.stop();
     poll.cancel();
+    health->stop();
     // The store first: the answers waiting for its last writes go out, then the workers stop.
     if (node) {
       if (node->store) node->store->close();

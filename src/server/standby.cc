@@ -84,4 +84,30 @@ http::Response backupResponse(const http::Request& request, const std::optional<
   return res;
 }
 
+http::Response routedResponse(const http::Request& request, const cluster::Decision& decision,
+                              const std::string& sessionId, uint32_t owner, const Config& config) {
+  using Kind = cluster::Decision::Kind;
+  std::string_view target(request.target().data(), request.target().size());
+  if (decision.kind == Kind::kOwnerUnknown)
+    return http::errorResponse(request.version(), bh::status::not_found,
+                               "no session '" + sessionId + "': its node " + std::to_string(owner) + " is not in the cluster");
+  if (decision.kind == Kind::kOwnerDown) {
+    http::Response res = http::errorResponse(request.version(), bh::status::service_unavailable,
+                                             "node " + std::to_string(owner) + ", which owns this session, is not reachable");
+    res.set(bh::field::retry_after, "1");
+    return res;
+  }
+  http::Response res{bh::status::temporary_redirect, request.version()};
+  res.set(bh::field::location, decision.location + std::string(target));
+  if (config.cookie && !sessionId.empty())
+    res.set(bh::field::set_cookie, "ORSSESSIONID=" + sessionId + ".node" + std::to_string(owner) + "; Path=/");
+  res.set(bh::field::content_type, "application/json");
+  res.body() = boost::json::serialize(boost::json::object{
+      {"redirect", decision.location},
+      {"reason", decision.kind == Kind::kRedirectExternal ? "another node owns this session (its external-url)"
+                                                          : "served by the owning node's primary"}});
+  res.prepare_payload();
+  return res;
+}
+
 }  // namespace ors::server

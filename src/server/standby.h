@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "cluster/cluster.h"
 #include "http/server.h"
 #include "server/config.h"
 
@@ -38,5 +39,11 @@ class DataDirLock {
 // cookie when the path names a session); with no primary known, 503 and Retry-After.
 http::Response backupResponse(const http::Request& request, const std::optional<std::string>& primaryUrl,
                               const Config& config);
+
+// The answer for a call that cluster::route() sends elsewhere: 307 to the decision's location
+// plus the original target (with `Set-Cookie: ORSSESSIONID=<id>.node<owner>` when the call names a
+// session), 404 for an owner that is not in the cluster, 503 with Retry-After for one that is down.
+http::Response routedResponse(const http::Request& request, const cluster::Decision& decision,
+                              const std::string& sessionId, uint32_t owner, const Config& config);
 
 }  // namespace ors::server
