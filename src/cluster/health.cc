@@ -22,7 +22,7 @@ void HealthMonitor::stop() {
 Liveness HealthMonitor::liveness(const Instance& instance) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = state_.find(instance.url());
-  return it == state_.end() ? Liveness::kUnknown : it->second;
+  return it == state_.end() ? Liveness::kUnknown : it->second.liveness;
 }
 
 void HealthMonitor::round() {
@@ -34,9 +34,14 @@ void HealthMonitor::round() {
       std::string url = i->url();
       // No redirect following here: a backup's answer is the news.
       http::request(ioc_, "GET", url + "/heartbeat", {}, {}, period_ * 2, [this, url](http::ClientResponse r) {
-        Liveness l = r.status == 200 ? Liveness::kPrimary : r.status ? Liveness::kBackup : Liveness::kDown;
         std::lock_guard<std::mutex> lock(mu_);
-        state_[url] = l;
+        State& st = state_[url];
+        if (r.status) {
+          st.liveness = r.status == 200 ? Liveness::kPrimary : Liveness::kBackup;
+          st.failures = 0;
+        } else if (++st.failures >= 2) {  // one lost answer is not a death (nor a start-up race)
+          st.liveness = Liveness::kDown;
+        }
       });
     }
   }

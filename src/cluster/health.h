@@ -1,5 +1,6 @@
 // Health of the other instances of the cluster, as routing needs it: every instance asks each
-// other one for GET /heartbeat periodically (the way balancers do) and remembers the answer.
+// other one for GET /heartbeat periodically (the way balancers do) and remembers the answer; an
+// instance is down after two checks in a row without one.
 // liveness() is thread-safe; the checks run on the io_context given.
 #pragma once
 
@@ -32,7 +33,11 @@ class HealthMonitor {
   std::chrono::milliseconds period_;
   boost::asio::steady_timer timer_;
   mutable std::mutex mu_;
-  std::map<std::string, Liveness> state_;  // by instance URL
+  struct State {
+    Liveness liveness = Liveness::kUnknown;
+    int failures = 0;  // checks without an answer in a row
+  };
+  std::map<std::string, State> state_;  // by instance URL
   bool stopped_ = false;
 };
 

@@ -171,6 +171,10 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       if (!ok) return c.error(bh::status::bad_request, "invalid event name");
       return sessionCall(*call, id, verb, seg[4]);
     }
+    if (verb == "scxml-event" && seg.size() == 4) {  // SCXML I/O processor events from other nodes
+      if (!post) return methodNotAllowed("POST");
+      return sessionCall(*call, id, verb, {});
+    }
     if (verb == "basichttp" && seg.size() == 4) {  // the BasicHTTP Event I/O Processor's location
       if (!post) return methodNotAllowed("POST");
       return sessionCall(*call, id, verb, {});
@@ -343,6 +347,19 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       std::ostringstream raw;
       raw << call.request;
       scxml::Event e = basicHttpEvent(std::move(call.params), raw.str());
+      metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+      w.runtime().deliver(sessionId, std::move(e));
+      return w.whenDurable([shared, sessionId](const Status& st) {
+        if (!st) return shared->error(bh::status::service_unavailable, st.message());
+        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
+      });
+    }
+    if (verb == "scxml-event") {
+      // The body is the event as another node's session sent it (scxml::eventToValue).
+      scxml::Event e;
+      if (!scxml::eventFromValue(boost::json::value(call.params), &e) || e.name.empty())
+        return call.error(bh::status::bad_request, "the body is not an SCXML event (name, type, data ...)");
+      e.type = scxml::Event::Type::kExternal;
       metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
       w.runtime().deliver(sessionId, std::move(e));
       return w.whenDurable([shared, sessionId](const Status& st) {

@@ -1,5 +1,6 @@
 // orsd: the ORS server process. Wiring only: configuration, workers, HTTP, signals.
 #include <boost/asio/io_context.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -15,6 +16,7 @@
 #include "cluster/cluster.h"
 #include "cluster/health.h"
 #include "common/ids.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "http/url.h"
 #include "server/api.h"
@@ -62,8 +64,12 @@ ors::Result<size_t> restoreSessions(ors::store::SessionStore& store,
                                     std::vector<std::unique_ptr<ors::server::Worker>>& workers,
                                     const ors::scxml::Loader& loader);
 
+// `remote` delivers an SCXML event to a session of another node (false: no way to reach it).
+using RemoteDelivery = std::function<bool(const std::string& sessionId, ors::scxml::Event event)>;
+
 ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
-                                                   ors::server::DocumentCache& documents, unsigned n) {
+                                                   ors::server::DocumentCache& documents, unsigned n,
+                                                   RemoteDelivery remote) {
   auto p = std::make_unique<Primary>();
   if (config.persistence == "sqlite") {
     ors::store::SqliteOptions so;
@@ -77,7 +83,8 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
     p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
   auto& workers = p->workers;
   for (auto& w : workers) {
-    w->start([&workers, n](const std::string& id, ors::scxml::Event e) {
+    w->start([&workers, n, &config, remote](const std::string& id, ors::scxml::Event e) {
+      if (ors::sessionIdNode(id) != config.nodeId) return remote(id, std::move(e));
       return workers[ors::server::workerOf(id, n)]->post(
           [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
           /*force=*/true);
@@ -290,10 +297,43 @@ int main(int argc, char** argv) {
   for (const auto& r : documents.roots()) std::cout << " " << r;
   std::cout << "; " << (primary ? "primary" : "backup") << std::endl;
 
+  // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
+  // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
+  // sender as error.communication.
+  RemoteDelivery remote = [&](const std::string& id, ors::scxml::Event e) {
+    std::optional<uint32_t> owner = ors::sessionIdNode(id);
+    if (!owner) return false;
+    ors::cluster::Decision d = ors::cluster::route(
+        clusterMap, config.nodeId, true, std::nullopt, *owner,
+        [&](const ors::cluster::Instance& i) { return health ? health->liveness(i) : ors::cluster::Liveness::kUnknown; });
+    if (d.kind != ors::cluster::Decision::Kind::kRedirectExternal && d.kind != ors::cluster::Decision::Kind::kRedirectPrimary)
+      return false;
+    std::string sender = e.origin.rfind("#_scxml_", 0) == 0 ? e.origin.substr(8) : std::string();
+    std::string sendid = e.sendid;
+    ors::http::request(ioc, "POST", d.location + "/scxml/session/" + id + "/scxml-event",
+                       boost::json::serialize(ors::scxml::eventToValue(e)), "application/json", std::chrono::seconds(10),
+                       [&, sender, sendid](ors::http::ClientResponse r) {
+                         if (r.status >= 200 && r.status < 300) return;
+                         Primary* p = ready.load(std::memory_order_acquire);
+                         if (!p || sender.empty() || ors::sessionIdNode(sender) != config.nodeId) return;
+                         ors::scxml::Event err;
+                         err.name = "error.communication";
+                         err.type = ors::scxml::Event::Type::kPlatform;
+                         err.sendid = sendid;
+                         err.data = boost::json::object{{"message", r.status ? "HTTP status " + std::to_string(r.status) : r.error}};
+                         p->workers[ors::server::workerOf(sender, static_cast<unsigned>(p->workers.size()))]->post(
+                             [sender, err = std::move(err)](ors::server::Worker& w) mutable {
+                               w.runtime().deliver(sender, std::move(err));
+                             },
+                             /*force=*/true);
+                       });
+    return true;
+  };
+
   // Becomes the primary: store, workers, sessions back, then calls are served here.
   auto takeOver = [&]() -> bool {
     auto t0 = std::chrono::steady_clock::now();
-    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n);
+    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n, remote);
     if (!p) {
       std::cerr << "orsd: " << p.status().message() << "\n";
       return false;

@@ -47,7 +47,7 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     ro.newSessionId = [this] { return newSessionId(); };
     ro.deliverElsewhere = [this](const std::string& id, scxml::Event e) {
       if (!isSessionId(id)) return false;
-      if (workerOf(id, count_) == index_) return deliverMissing(id, std::move(e));
+      if (workerOf(id, count_) == index_ && sessionIdNode(id) == config_.nodeId) return deliverMissing(id, std::move(e));
       return elsewhere_(id, std::move(e));
     };
     ro.deliverMissing = [this](const std::string& id, scxml::Event e) { return deliverMissing(id, std::move(e)); };
