@@ -104,9 +104,14 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key == "persistence/data-dir") {
     dataDir = value;
   } else if (key == "persistence/type") {
-    if (value != "sqlite" && value != "memory")
-      return Status::error("persistence/type must be sqlite or memory, not '" + value + "'");
+    if (value != "sqlite" && value != "redis" && value != "memory")
+      return Status::error("persistence/type must be sqlite, redis or memory, not '" + value + "'");
     persistence = value;
+  } else if (key == "persistence/redis-nodes") {
+    redisNodes = value;
+  } else if (key == "persistence/redis-replicas") {
+    if (!(s = num(16))) return s;
+    redisReplicas = static_cast<int>(n);
   } else if (key == "persistence/sync") {
     if (value != "full" && value != "normal")
       return Status::error("persistence/sync must be full or normal, not '" + value + "'");

@@ -38,7 +38,9 @@ struct Config {
   unsigned ioThreads = 1;
   // [persistence]
   std::string dataDir = "ors-data";
-  std::string persistence = "sqlite";       // sqlite (sessions survive crashes) or memory
+  std::string persistence = "sqlite";       // sqlite (sessions survive crashes), redis, or memory
+  std::string redisNodes;                   // redis-nodes: host:port,... of the Redis Cluster
+  int redisReplicas = 1;                    // redis-replicas: replicas that must confirm a write
   bool fullSync = true;                     // sync=full: commits survive power loss; normal: crashes
   uint64_t storeMaxBytes = 0;               // max-size: the store refuses to grow beyond (0: no cap)
   std::chrono::milliseconds unloadAfter{0};  // unload-after: idle sessions leave memory (0: never)

@@ -25,6 +25,7 @@
 #include "server/metrics.h"
 #include "server/standby.h"
 #include "server/worker.h"
+#include "store/redis_store.h"
 #include "store/sqlite_store.h"
 
 namespace {
@@ -69,13 +70,22 @@ using RemoteDelivery = std::function<bool(const std::string& sessionId, ors::scx
 
 ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
                                                    ors::server::DocumentCache& documents, unsigned n,
-                                                   RemoteDelivery remote) {
+                                                   RemoteDelivery remote, const std::string& clusterName) {
   auto p = std::make_unique<Primary>();
   if (config.persistence == "sqlite") {
     ors::store::SqliteOptions so;
     so.fullSync = config.fullSync;
     so.maxBytes = config.storeMaxBytes;
     auto opened = ors::store::openSqliteStore(config.dataDir + "/sessions.db", so);
+    if (!opened) return opened.status();
+    p->store = std::move(*opened);
+  } else if (config.persistence == "redis") {
+    ors::store::RedisOptions ro;
+    ro.nodes = config.redisNodes;
+    ro.clusterName = clusterName;
+    ro.orsNode = config.nodeId;
+    ro.replicas = config.redisReplicas;
+    auto opened = ors::store::openRedisStore(ro);
     if (!opened) return opened.status();
     p->store = std::move(*opened);
   }
@@ -333,7 +343,7 @@ int main(int argc, char** argv) {
   // Becomes the primary: store, workers, sessions back, then calls are served here.
   auto takeOver = [&]() -> bool {
     auto t0 = std::chrono::steady_clock::now();
-    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n, remote);
+    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n, remote, clusterMap.name);
     if (!p) {
       std::cerr << "orsd: " << p.status().message() << "\n";
       return false;

@@ -48,7 +48,7 @@ std::string column(sqlite3_stmt* s, int i) {
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
 }
 
-class SqliteStore final : public SessionStore {
+class SqliteStore final : public GroupCommitStore {
  public:
   ~SqliteStore() override {
     close();
@@ -96,32 +96,8 @@ class SqliteStore final : public SessionStore {
         !rollback_.prepare(db_, "ROLLBACK"))
       return failure("cannot prepare the store's statements");
     path_ = path;
-    writer_ = std::thread([this] { writerLoop(); });
+    startWriter();
     return Status::ok();
-  }
-
-  void submit(Batch batch) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!stopping_) {
-        queue_.push_back(std::move(batch));
-        cv_.notify_one();
-        return;
-      }
-    }
-    if (batch.done) batch.done(Status::error("the session store is closed"));
-  }
-
-  void load(const std::string& id, std::function<void(Result<SessionRecord>)> done) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!stopping_) {
-        reads_.push_back(Read{id, std::move(done)});
-        cv_.notify_one();
-        return;
-      }
-    }
-    done(Status::error("the session store is closed"));
   }
 
   Status loadSessions(const std::function<void(SessionRecord&&)>& each) override {
@@ -134,15 +110,6 @@ class SqliteStore final : public SessionStore {
     return query("SELECT hash, url, source FROM documents", [&](sqlite3_stmt* s) {
       each(DocumentRecord{column(s, 0), column(s, 1), column(s, 2)});
     });
-  }
-
-  void close() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-      cv_.notify_one();
-    }
-    if (writer_.joinable()) writer_.join();
   }
 
  private:
@@ -159,27 +126,7 @@ class SqliteStore final : public SessionStore {
     return rc == SQLITE_DONE ? Status::ok() : failure("cannot read the store");
   }
 
-  void writerLoop() {
-    for (;;) {
-      std::deque<Batch> round;
-      std::vector<Read> reads;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !reads_.empty(); });
-        if (queue_.empty() && reads_.empty()) return;  // stopping, and nothing left
-        round.swap(queue_);
-        reads.swap(reads_);
-      }
-      // Reads come after the round's writes: a read sees every batch submitted before it (and
-      // some after, which is as good: they are newer).
-      Status st = write(round);
-      for (Batch& b : round)
-        if (b.done) b.done(st);
-      for (Read& r : reads) r.done(read(r.id));
-    }
-  }
-
-  Result<SessionRecord> read(const std::string& id) {
+  Result<SessionRecord> read(const std::string& id) override {
     select_.bind(1, id);
     int rc = sqlite3_step(select_.get());
     Result<SessionRecord> out = Status::error("no stored session '" + id + "'");
@@ -190,39 +137,23 @@ class SqliteStore final : public SessionStore {
     return out;
   }
 
-  // One transaction for the whole round; a session put or erased several times is written once,
-  // as its last batch left it.
-  Status write(const std::deque<Batch>& round) {
-    std::unordered_map<std::string_view, const SessionRecord*> puts;
-    std::unordered_set<std::string_view> erases;
-    std::vector<const DocumentRecord*> docs;
-    for (const Batch& b : round) {
-      for (const DocumentRecord& d : b.documents) docs.push_back(&d);
-      for (const SessionRecord& r : b.put) {
-        puts[r.id] = &r;
-        erases.erase(r.id);
-      }
-      for (const std::string& id : b.erase) {
-        puts.erase(id);
-        erases.insert(id);
-      }
-    }
-    if (puts.empty() && erases.empty() && docs.empty()) return Status::ok();
+  // One transaction for the whole round.
+  Status write(const Round& round) override {
     int rc = begin_.run();
     if (rc != SQLITE_OK) return failure("cannot write the session store (" + std::string(sqlite3_errstr(rc)) + ")");
-    for (const DocumentRecord* d : docs) {
+    for (const DocumentRecord* d : round.documents) {
       doc_.bind(1, d->hash);
       doc_.bind(2, d->url);
       doc_.bind(3, d->source);
       if ((rc = doc_.run()) != SQLITE_OK) return abort(rc);
     }
-    for (const auto& [id, r] : puts) {
+    for (const auto& [id, r] : round.puts) {
       put_.bind(1, r->id);
       put_.bind(2, r->docHash);
       put_.bind(3, r->state);
       if ((rc = put_.run()) != SQLITE_OK) return abort(rc);
     }
-    for (std::string_view id : erases) {
+    for (std::string_view id : round.erases) {
       std::string key(id);
       erase_.bind(1, key);
       if ((rc = erase_.run()) != SQLITE_OK) return abort(rc);
@@ -241,16 +172,6 @@ class SqliteStore final : public SessionStore {
   sqlite3* db_ = nullptr;
   std::string path_;
   Statement put_, erase_, doc_, select_, begin_, commit_, rollback_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Batch> queue_;
-  struct Read {
-    std::string id;
-    std::function<void(Result<SessionRecord>)> done;
-  };
-  std::vector<Read> reads_;
-  bool stopping_ = false;
-  std::thread writer_;
 };
 
 }  // namespace

@@ -7,9 +7,16 @@
 // thread, once its writes are durable or have failed. load* are for start-up, before submit().
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -48,6 +55,43 @@ class SessionStore {
   virtual Status loadDocuments(const std::function<void(DocumentRecord&&)>& each) = 0;
   // Stops the writer after the batches already submitted.
   virtual void close() = 0;
+};
+
+// What the stores share: the queue, and one writer thread that takes every batch queued since
+// its last round and writes them together (group commit), then serves the reads queued meanwhile
+// (so a read sees every batch submitted before it). Implementations write a round and read one
+// record; call startWriter() once open, and close() before they are destroyed.
+class GroupCommitStore : public SessionStore {
+ public:
+  void submit(Batch batch) override;
+  void load(const std::string& id, std::function<void(Result<SessionRecord>)> done) override;
+  void close() override;
+
+ protected:
+  // A round, merged: a session put or erased several times in it is written once, as its last
+  // batch left it.
+  struct Round {
+    std::unordered_map<std::string_view, const SessionRecord*> puts;
+    std::unordered_set<std::string_view> erases;
+    std::vector<const DocumentRecord*> documents;
+    bool empty() const { return puts.empty() && erases.empty() && documents.empty(); }
+  };
+  virtual Status write(const Round& round) = 0;
+  virtual Result<SessionRecord> read(const std::string& id) = 0;
+  void startWriter();
+
+ private:
+  void writerLoop();
+  struct Read {
+    std::string id;
+    std::function<void(Result<SessionRecord>)> done;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  std::vector<Read> reads_;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 }  // namespace ors::store

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""orsd on the Redis Cluster store (persistence/type = redis), against a real Redis Cluster of
+3 masters with two replicas each, started by scripts/redis-cluster.sh.
+
+Sessions survive kill -9 of orsd and come back on another machine's worth of state (a fresh data
+directory: everything is in Redis); a Redis master killed under load is replaced by its replica
+and nothing acknowledged is lost or done twice; with Redis gone, calls fail with 503 and say why.
+
+Hermetic: ports picked free, temporary directories, no fixed sleeps, every process stopped.
+Usage: redis_test.py REPO_DIR BUILD_DIR [unittest arguments]
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+REPO = BUILD = None
+
+COUNTER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
+    version="1.0" datamodel="ecmascript" initial="run">
+  <datamodel><data id="seen" expr="[]"/></datamodel>
+  <state id="run">
+    <transition event="n"><script>seen.push(_event.data.n)</script></transition>
+    <transition event="report">
+      <ws:response requestid="_event.sendid"><param name="seen" expr="seen"/></ws:response>
+    </transition>
+  </state>
+</scxml>"""
+
+
+def wait_for(cond, what, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Orsd:
+    def __init__(self, tmp, name, redis_nodes):
+        docs = os.path.join(tmp, "docs")
+        self.log = open(os.path.join(tmp, name + ".log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD, "orsd"), "--port", "0", "--address", "127.0.0.1",
+             "--data-dir", os.path.join(tmp, name), "--set", "orchestration/document-roots=" + docs,
+             "--set", "persistence/type=redis", "--set", "persistence/redis-nodes=" + redis_nodes],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError("orsd did not start: " + line + open(self.log.name).read())
+        self.port = int(m.group(1))
+        wait_for(lambda: self.call("GET", "/heartbeat")[0] == 200, "orsd to restore and serve")
+
+    def call(self, method, path, body=None, timeout=20):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, json.dumps(body) if body is not None else None,
+                         {"Content-Type": "application/json"} if body is not None else {})
+            r = conn.getresponse()
+            return r.status, r.read().decode()
+        except OSError:
+            return None, ""
+        finally:
+            conn.close()
+
+    def start(self):
+        st, body = self.call("POST", "/scxml/session/start", {"src": "counter.scxml"})
+        assert st == 200, (st, body)
+        return json.loads(body)["sessionid"]
+
+    def seen(self, sid):
+        st, body = self.call("POST", "/scxml/session/%s/request/report" % sid, {})
+        assert st == 200, (st, body)
+        return json.loads(body)["params"]["seen"]
+
+    def stop(self, kill=False):
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self.log.close()
+
+
+class Redis(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        os.makedirs(os.path.join(self.tmp.name, "docs"))
+        with open(os.path.join(self.tmp.name, "docs", "counter.scxml"), "w") as f:
+            f.write(COUNTER)
+        self.rdir = os.path.join(self.tmp.name, "redis")
+        # Two replicas a master: after a failover the new master still has one to confirm writes
+        # (persistence/redis-replicas = 1, the default).
+        out = subprocess.run([os.path.join(REPO, "scripts", "redis-cluster.sh"), "start", self.rdir, "3", "2"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError("redis-cluster.sh failed: " + out.stdout + out.stderr)
+        self.nodes = out.stdout.strip().split(" = ")[1]
+        self.orsds = []
+
+    def tearDown(self):
+        for o in self.orsds:
+            o.stop(kill=True)
+        subprocess.run([os.path.join(REPO, "scripts", "redis-cluster.sh"), "stop", self.rdir], check=True)
+        self.tmp.cleanup()
+
+    def orsd(self, name):
+        o = Orsd(self.tmp.name, name, self.nodes)
+        self.orsds.append(o)
+        return o
+
+    def master_of_node_keys(self):
+        """The port of the Redis master that holds ORS node 1's keys (slot of the tag n1)."""
+        port = self.nodes.split(",")[0].split(":")[1]
+        slot = int(subprocess.run(["redis-cli", "-p", port, "cluster", "keyslot", "{n1}"],
+                                  capture_output=True, text=True).stdout)
+        for line in subprocess.run(["redis-cli", "-p", port, "cluster", "nodes"], capture_output=True,
+                                   text=True).stdout.splitlines():
+            f = line.split()
+            if "master" not in f[2] or "fail" in f[2]:
+                continue
+            for rng in f[8:]:
+                lo, _, hi = rng.partition("-")
+                if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+                    return f[1].split("@")[0].split(":")[1]
+        raise AssertionError("no master for slot %d" % slot)
+
+    def test_sessions_survive_orsd_and_a_redis_master(self):
+        a = self.orsd("a")
+        sids = [a.start() for _ in range(5)]
+        for i, sid in enumerate(sids):
+            self.assertEqual(a.call("POST", "/scxml/session/%s/event/n" % sid, {"n": i})[0], 200)
+        a.stop(kill=True)
+        b = self.orsd("b")  # another data directory: everything comes from Redis
+        for i, sid in enumerate(sids):
+            self.assertEqual(b.seen(sid), [i])
+
+        # Under load, kill -9 the master that holds the node's keys: its replica takes over and
+        # every acknowledged event is there exactly once.
+        acked = {sid: [] for sid in sids}
+        stop = threading.Event()
+
+        def load():
+            n = 1000
+            while not stop.is_set():
+                sid = sids[n % len(sids)]
+                st, _ = b.call("POST", "/scxml/session/%s/event/n" % sid, {"n": n})
+                if st == 200:
+                    acked[sid].append(n)
+                n += 1
+
+        t = threading.Thread(target=load)
+        t.start()
+        try:
+            wait_for(lambda: sum(map(len, acked.values())) > 50, "some load")
+            victim = self.master_of_node_keys()
+            with open(os.path.join(self.rdir, victim + ".pid")) as f:
+                os.kill(int(f.read()), signal.SIGKILL)
+            before = sum(map(len, acked.values()))
+            wait_for(lambda: sum(map(len, acked.values())) > before + 50, "events acknowledged after the failover")
+        finally:
+            stop.set()
+            t.join()
+        lost = dup = 0
+        for i, sid in enumerate(sids):
+            seen = b.seen(sid)
+            self.assertEqual(seen[0], i)
+            lost += sum(1 for n in acked[sid] if n not in seen)
+            dup += len(seen) - len(set(seen))
+        print("\n  redis master killed under load: %d events acknowledged; lost %d, twice %d"
+              % (sum(map(len, acked.values())), lost, dup))
+        self.assertEqual((lost, dup), (0, 0))
+        b.stop()
+        c = self.orsd("c")
+        self.assertEqual(c.seen(sids[0])[:1], [0])
+
+    def test_without_redis_calls_fail_with_503(self):
+        a = self.orsd("a")
+        sid = a.start()
+        subprocess.run([os.path.join(REPO, "scripts", "redis-cluster.sh"), "stop", self.rdir], check=True)
+        st, body = a.call("POST", "/scxml/session/%s/event/n" % sid, {"n": 1})
+        self.assertEqual(st, 503, body)
+        self.assertIn("Redis", json.loads(body)["error"])
+
+
+if __name__ == "__main__":
+    REPO, BUILD = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
