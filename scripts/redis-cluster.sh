@@ -6,12 +6,13 @@
 #
 #   scripts/redis-cluster.sh start DIR [MASTERS] [REPLICAS]   prints "redis-nodes = host:port,..."
 #   scripts/redis-cluster.sh stop DIR
+#   scripts/redis-cluster.sh restart DIR                      the stopped servers again, with their data
 #
 # Each server runs in DIR/<port>/ (its config, AOF, nodes.conf, log), its pid in DIR/<port>.pid.
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,9p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,11p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 free_port() {
   # Redis uses port + 10000 for its cluster bus: both must be free.
   python3 - <<'EOF'
@@ -78,6 +79,23 @@ EOF
   done
   echo "redis-nodes = $(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"
   ;;
+restart)
+  # The servers of an existing DIR again, with their data (AOF) and cluster configuration.
+  dir=$(cd "$dir" && pwd)
+  ports=()
+  for conf in "$dir"/*/redis.conf; do
+    port=$(basename "$(dirname "$conf")")
+    ports+=("$port")
+    redis-server "$conf" >/dev/null 2>&1 &
+    echo $! >"$dir/$port.pid"
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 200); do
+      [ "$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r' | awk -F: '/cluster_state/ {print $2}')" = ok ] && break
+      sleep 0.05
+    done
+  done
+  ;;
 stop)
   for pidfile in "$dir"/*.pid; do
     [ -f "$pidfile" ] || continue
@@ -92,5 +110,5 @@ stop)
   done
   ;;
 *)
-  echo "unknown command '$cmd' (start, stop)"; exit 2 ;;
+  echo "unknown command '$cmd' (start, stop, restart)"; exit 2 ;;
 esac

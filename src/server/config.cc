@@ -109,6 +109,9 @@ Status Config::set(const std::string& key, const std::string& value) {
     persistence = value;
   } else if (key == "persistence/redis-nodes") {
     redisNodes = value;
+  } else if (key == "persistence/lease-ms") {
+    if (!(s = num(600'000)) || n < 300) return s ? Status::error("persistence/lease-ms must be at least 300") : s;
+    leaseTtl = std::chrono::milliseconds(n);
   } else if (key == "persistence/redis-replicas") {
     if (!(s = num(16))) return s;
     redisReplicas = static_cast<int>(n);

@@ -41,6 +41,7 @@ struct Config {
   std::string persistence = "sqlite";       // sqlite (sessions survive crashes), redis, or memory
   std::string redisNodes;                   // redis-nodes: host:port,... of the Redis Cluster
   int redisReplicas = 1;                    // redis-replicas: replicas that must confirm a write
+  std::chrono::milliseconds leaseTtl{1500};  // lease-ms: the primary's Redis lease (redis store)
   bool fullSync = true;                     // sync=full: commits survive power loss; normal: crashes
   uint64_t storeMaxBytes = 0;               // max-size: the store refuses to grow beyond (0: no cap)
   std::chrono::milliseconds unloadAfter{0};  // unload-after: idle sessions leave memory (0: never)

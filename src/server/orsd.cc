@@ -35,6 +35,13 @@ constexpr const char* kUsage =
     "            [--set section/option=value]...\n"
     "With no options: a single-node cluster on port 7210, documents under the current directory.\n";
 
+// The cluster's name, for the Redis keys (from the cluster file, else "ors").
+std::string clusterNameOf(const ors::server::Config& config) {
+  if (config.clusterFile.empty()) return "ors";
+  auto m = ors::cluster::ClusterMap::load(config.clusterFile);
+  return m ? m->name : "ors";
+}
+
 // The node that owns what a call names: the session's (from its id), this one for a start, or
 // nothing for calls about the instance itself (heartbeat, metrics, help, lists).
 std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, std::string* sessionId) {
@@ -70,7 +77,8 @@ using RemoteDelivery = std::function<bool(const std::string& sessionId, ors::scx
 
 ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
                                                    ors::server::DocumentCache& documents, unsigned n,
-                                                   RemoteDelivery remote, const std::string& clusterName) {
+                                                   RemoteDelivery remote, const std::string& clusterName,
+                                                   std::function<std::string()> fence) {
   auto p = std::make_unique<Primary>();
   if (config.persistence == "sqlite") {
     ors::store::SqliteOptions so;
@@ -85,6 +93,7 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
     ro.clusterName = clusterName;
     ro.orsNode = config.nodeId;
     ro.replicas = config.redisReplicas;
+    ro.fence = fence;
     auto opened = ors::store::openRedisStore(ro);
     if (!opened) return opened.status();
     p->store = std::move(*opened);
@@ -212,13 +221,20 @@ int main(int argc, char** argv) {
 
   ors::server::Metrics metrics;
   ors::server::DocumentCache documents(config.documentRoots, config.httpAllow, config.documentRevalidate);
-  ors::server::DataDirLock lock(config.dataDir);
-  std::string lockError;
-  bool primary = lock.tryAcquire(&lockError);
-  if (!lockError.empty()) {
-    std::cerr << "orsd: " << lockError << "\n";
-    return 1;
+  // Who is the node's primary: a lock on the shared data directory (one host), or a lease in
+  // Redis (instances on several hosts, persistence/type = redis).
+  std::unique_ptr<ors::server::Arbiter> arbiter;
+  if (config.persistence == "redis") {
+    std::string e;
+    arbiter = ors::server::makeRedisLease(config.redisNodes, clusterNameOf(config), config.nodeId, config.leaseTtl, &e);
+    if (!arbiter) {
+      std::cerr << "orsd: " << e << "\n";
+      return 1;
+    }
+  } else {
+    arbiter = std::make_unique<ors::server::DataDirLock>(config.dataDir);
   }
+  ors::server::Arbiter& lock = *arbiter;
 
   // The HTTP side is up first (its port makes selfUrl, which restored sessions need); calls are
   // answered by the primary's Api once it is ready, before that as a backup or "starting".
@@ -256,11 +272,13 @@ int main(int argc, char** argv) {
   }
   std::optional<ors::cluster::HealthMonitor> health;
 
+  std::atomic<bool> suspended{false};  // the primary role cannot be confirmed (Redis unreachable)
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
     Primary* p = ready.load(std::memory_order_acquire);
-    if (!p && lock.held()) {
+    if ((!p && lock.held()) || (p && suspended.load(std::memory_order_relaxed))) {
       auto res = ors::http::errorResponse(req.version(), ors::http::beast_http::status::service_unavailable,
-                                          "the server is starting (restoring sessions)");
+                                          p ? "the session store is unreachable (Redis does not answer); retry"
+                                            : "the server is starting (restoring sessions)");
       res.set(ors::http::beast_http::field::retry_after, "1");
       return reply(std::move(res));
     }
@@ -302,6 +320,12 @@ int main(int argc, char** argv) {
   health.emplace(ioc, clusterMap, config.nodeId, config.healthPeriod);
   health->start();
   unsigned n = config.workers ? config.workers : std::max(1u, std::thread::hardware_concurrency());
+  std::string lockError;
+  bool primary = lock.tryAcquire(config.selfUrl, &lockError);
+  if (!primary && !lockError.empty() && config.persistence != "redis") {
+    std::cerr << "orsd: " << lockError << "\n";
+    return 1;
+  }
   std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
             << " with " << n << " workers; documents under";
   for (const auto& r : documents.roots()) std::cout << " " << r;
@@ -343,39 +367,64 @@ int main(int argc, char** argv) {
   // Becomes the primary: store, workers, sessions back, then calls are served here.
   auto takeOver = [&]() -> bool {
     auto t0 = std::chrono::steady_clock::now();
-    ors::Result<std::unique_ptr<Primary>> p = startPrimary(config, metrics, documents, n, remote, clusterMap.name);
+    ors::Result<std::unique_ptr<Primary>> p =
+        startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); });
     if (!p) {
       std::cerr << "orsd: " << p.status().message() << "\n";
       return false;
     }
     node = std::move(*p);
     ready.store(node.get(), std::memory_order_release);
-    lock.publishPrimary(config.selfUrl);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     std::cout << "orsd: primary; restored " << node->restored << " sessions in " << ms << " ms" << std::endl;
     return true;
   };
   if (primary && !takeOver()) return 1;
 
-  // A backup polls the lock: the kernel frees it the moment the primary's process dies.
-  boost::asio::steady_timer poll(ioc);
+  // A backup polls for the role (the kernel frees the lock the moment the primary's process dies;
+  // a lease expires). A primary keeps its role, and stops at once when it has lost it: another
+  // instance serves the node's sessions now, and the store refuses this one's writes.
+  boost::asio::steady_timer poll(ioc), keeper(ioc);
   std::function<void()> watch = [&] {
     poll.expires_after(std::chrono::milliseconds(100));
     poll.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       std::string e;
-      if (!lock.tryAcquire(&e)) return watch();
+      if (!lock.tryAcquire(config.selfUrl, &e)) {
+        lock.keep();  // a backup learns where the primary is
+        return watch();
+      }
       std::cout << "orsd: the primary is gone; taking over" << std::endl;
       if (!takeOver()) ioc.stop();
     });
   };
+  std::function<void()> keep = [&] {
+    keeper.expires_after(lock.keepPeriod());
+    keeper.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (lock.held()) {
+        ors::server::Arbiter::Keep k = lock.keep();
+        if (k == ors::server::Arbiter::Keep::kLost) {
+          std::cerr << "orsd: node " << config.nodeId << ": another instance holds the primary role now;"
+                    << " stopping at once" << std::endl;
+          std::_Exit(3);
+        }
+        bool was = suspended.exchange(k == ors::server::Arbiter::Keep::kUnknown);
+        if (was != suspended.load())
+          std::cerr << "orsd: " << (was ? "the store answers again: serving" : "cannot reach the store to keep the primary role: refusing calls") << std::endl;
+      }
+      keep();
+    });
+  };
   if (!primary) watch();
+  keep();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
     server.stop();
     poll.cancel();
+    keeper.cancel();
     health->stop();
     // The store first: the answers waiting for its last writes go out, then the workers stop.
     if (node) {

@@ -7,12 +7,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <boost/json/serialize.hpp>
 
 #include "common/ids.h"
 #include "http/url.h"
+#include "store/redis_cluster.h"
 
 namespace ors::server {
 
@@ -22,7 +24,7 @@ DataDirLock::~DataDirLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool DataDirLock::tryAcquire(std::string* error) {
+bool DataDirLock::tryAcquire(const std::string& url, std::string* error) {
   if (fd_ >= 0) return true;
   std::string path = dir_ + "/lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -36,6 +38,7 @@ bool DataDirLock::tryAcquire(std::string* error) {
     return false;
   }
   fd_ = fd;
+  publishPrimary(url);
   return true;
 }
 
@@ -53,6 +56,105 @@ std::optional<std::string> DataDirLock::primaryUrl() const {
   std::string url;
   if (!in || !std::getline(in, url) || url.empty()) return std::nullopt;
   return url;
+}
+
+namespace {
+
+constexpr const char* kAcquire = R"(
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local t = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], t .. '|' .. ARGV[1], 'PX', ARGV[2])
+return t)";
+// Renews; or, when the lease expired while Redis could not be reached, takes it back if nobody
+// acquired the node since (the fence counter is still at this holder's token).
+constexpr const char* kRenew = R"(
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if v == false and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0)";
+
+class RedisLease final : public Arbiter {
+ public:
+  RedisLease(std::unique_ptr<store::RedisCluster> redis, std::string prefix, std::chrono::milliseconds ttl)
+      : redis_(std::move(redis)), lease_(prefix + "lease"), fence_(prefix + "fence"), ttl_(ttl) {}
+
+  bool tryAcquire(const std::string& url, std::string* error) override {
+    if (!value_.empty()) return true;
+    Result<store::RedisReply> r =
+        redis_->command(lease_, {"EVAL", kAcquire, "2", lease_, fence_, url, std::to_string(ttl_.count())});
+    if (!r || r->type == store::RedisReply::Type::kError) {
+      *error = r ? "Redis: " + r->str : r.status().message();
+      refresh();
+      return false;
+    }
+    if (r->integer == 0) {
+      refresh();
+      return false;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    value_ = std::to_string(r->integer) + "|" + url;
+    primary_ = url;
+    return true;
+  }
+  bool held() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !value_.empty();
+  }
+  std::optional<std::string> primaryUrl() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return primary_;
+  }
+  Keep keep() override {
+    std::string mine = token();
+    if (mine.empty()) {  // a backup: only learns where the primary is
+      refresh();
+      return Keep::kHeld;
+    }
+    Result<store::RedisReply> r = redis_->command(
+        lease_, {"EVAL", kRenew, "2", lease_, fence_, mine, std::to_string(ttl_.count()), mine.substr(0, mine.find('|'))});
+    if (!r || r->type == store::RedisReply::Type::kError) return Keep::kUnknown;
+    return r->integer == 1 ? Keep::kHeld : Keep::kLost;
+  }
+  std::string token() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return value_;
+  }
+  std::chrono::milliseconds keepPeriod() const override { return ttl_ / 3; }
+
+ private:
+  // A backup learns the holder's URL from the lease.
+  void refresh() {
+    Result<store::RedisReply> r = redis_->command(lease_, {"GET", lease_});
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r && r->type == store::RedisReply::Type::kString) {
+      size_t bar = r->str.find('|');
+      if (bar != std::string::npos) primary_ = r->str.substr(bar + 1);
+    } else if (r) {
+      primary_.reset();
+    }
+  }
+
+  std::unique_ptr<store::RedisCluster> redis_;
+  std::string lease_, fence_;
+  std::chrono::milliseconds ttl_;
+  mutable std::mutex mu_;
+  std::string value_;  // "<token>|<url>" while held
+  std::optional<std::string> primary_;
+};
+
+}  // namespace
+
+std::unique_ptr<Arbiter> makeRedisLease(const std::string& redisNodes, const std::string& clusterName, uint32_t node,
+                                        std::chrono::milliseconds ttl, std::string* error) {
+  auto redis = store::RedisCluster::connect(redisNodes, std::chrono::milliseconds(1000));
+  if (!redis) {
+    *error = redis.status().message();
+    return nullptr;
+  }
+  return std::make_unique<RedisLease>(std::move(*redis), "ORS:" + clusterName + ":{n" + std::to_string(node) + "}:", ttl);
 }
 
 http::Response backupResponse(const http::Request& request, const std::optional<std::string>& primaryUrl,

@@ -12,6 +12,18 @@ namespace {
 
 using Kind = RedisReply::Type;
 
+// KEYS[1] the node's lease, ARGV[1] the value this instance holds; then commands, each as its
+// argument count followed by its arguments (all keys in the node's slot).
+constexpr const char* kFencedWrite = R"(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED the lease of this node is held by another instance') end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1)";
+
 class RedisStore final : public GroupCommitStore {
  public:
   explicit RedisStore(RedisOptions o) : o_(std::move(o)), prefix_("ORS:" + o_.clusterName + ":") {}
@@ -95,8 +107,18 @@ class RedisStore final : public GroupCommitStore {
       cmds.push_back({"SREM", nodeTag(node) + "sessions", id});
     }
     for (auto& [node, cmds] : byNode) {
-      cmds.insert(cmds.begin(), {"MULTI"});
-      cmds.push_back({"EXEC"});
+      if (o_.fence) {
+        // One script: the lease still ours, then every write, atomically.
+        RedisCluster::Command eval{"EVAL", kFencedWrite, "1", nodeTag(node) + "lease", o_.fence()};
+        for (const auto& c : cmds) {
+          eval.push_back(std::to_string(c.size()));
+          eval.insert(eval.end(), c.begin(), c.end());
+        }
+        cmds = {eval};
+      } else {
+        cmds.insert(cmds.begin(), {"MULTI"});
+        cmds.push_back({"EXEC"});
+      }
       if (o_.replicas > 0) cmds.push_back({"WAIT", std::to_string(o_.replicas), std::to_string(o_.timeout.count())});
       Status st = run(nodeTag(node) + "sessions", cmds);
       if (!st) return st;

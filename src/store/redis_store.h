@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,9 @@ struct RedisOptions {
   // Replicas that must have a write (Redis WAIT) before it counts as durable: a master's replica
   // that replaces it then has everything acknowledged. 0 for a cluster without replicas.
   int replicas = 1;
+  // The lease value (fencing token) this instance holds for `orsNode`, when the role is decided
+  // by a Redis lease: every write then checks the lease still holds it, in the same script.
+  std::function<std::string()> fence;
 };
 
 Result<std::unique_ptr<SessionStore>> openRedisStore(const RedisOptions& options);
