@@ -62,6 +62,8 @@ struct Primary {
   std::unique_ptr<ors::server::Api> api;
   size_t restored = 0;
   ~Primary() {
+    // The store's last answers go to the workers' event loops: it closes (flushes) while they exist.
+    if (store) store->close();
     api.reset();
     workers.clear();  // each joins its thread
     store.reset();
