@@ -19,6 +19,8 @@ import tempfile
 import time
 import unittest
 
+from testlib import wait_for
+
 REPO = BUILD = None
 
 COUNTER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
@@ -48,14 +50,6 @@ SPAWNER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesy
 </scxml>"""
 
 
-def wait_for(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def call(url, method, path, body=None):

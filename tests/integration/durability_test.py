@@ -23,6 +23,8 @@ import threading
 import time
 import unittest
 
+from testlib import wait_for
+
 ORSD = None
 
 COUNTER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
@@ -69,14 +71,6 @@ STARTED = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamo
 </scxml>"""
 
 
-def wait_for(cond, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError("timed out waiting for " + what)
 
 
 class Instance:
