@@ -1,10 +1,13 @@
 // orsd: the ORS server process. Wiring only: configuration, workers, HTTP, signals.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -383,27 +386,21 @@ int main(int argc, char** argv) {
   };
   if (primary && !takeOver()) return 1;
 
-  // A backup polls for the role (the kernel frees the lock the moment the primary's process dies;
-  // a lease expires). A primary keeps its role, and stops at once when it has lost it: another
+  // The role, on a thread of its own (asking Redis may take seconds when it is down, and the
+  // acceptor must not wait for that): a backup polls for it (the kernel frees the lock the moment
+  // the primary's process dies; a lease expires), then takes over on the main loop. A primary
+  // keeps it, refuses calls while it cannot tell, and stops at once when it has lost it: another
   // instance serves the node's sessions now, and the store refuses this one's writes.
-  boost::asio::steady_timer poll(ioc), keeper(ioc);
-  std::function<void()> watch = [&] {
-    poll.expires_after(std::chrono::milliseconds(100));
-    poll.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      std::string e;
-      if (!lock.tryAcquire(config.selfUrl, &e)) {
-        lock.keep();  // a backup learns where the primary is
-        return watch();
-      }
-      std::cout << "orsd: the primary is gone; taking over" << std::endl;
-      if (!takeOver()) ioc.stop();
-    });
-  };
-  std::function<void()> keep = [&] {
-    keeper.expires_after(lock.keepPeriod());
-    keeper.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
+  std::mutex roleMu;
+  std::condition_variable roleCv;
+  bool roleStop = false;
+  std::thread roleThread([&] {
+    std::unique_lock<std::mutex> lk(roleMu);
+    bool takingOver = false;
+    while (!roleStop) {
+      auto period = lock.held() ? lock.keepPeriod() : std::chrono::milliseconds(100);
+      if (roleCv.wait_for(lk, period, [&] { return roleStop; })) break;
+      lk.unlock();
       if (lock.held()) {
         ors::server::Arbiter::Keep k = lock.keep();
         if (k == ors::server::Arbiter::Keep::kLost) {
@@ -411,22 +408,38 @@ int main(int argc, char** argv) {
                     << " stopping at once" << std::endl;
           std::_Exit(3);
         }
-        bool was = suspended.exchange(k == ors::server::Arbiter::Keep::kUnknown);
-        if (was != suspended.load())
-          std::cerr << "orsd: " << (was ? "the store answers again: serving" : "cannot reach the store to keep the primary role: refusing calls") << std::endl;
+        bool unknown = k == ors::server::Arbiter::Keep::kUnknown;
+        if (suspended.exchange(unknown) != unknown)
+          std::cerr << "orsd: " << (unknown ? "cannot reach the store to keep the primary role: refusing calls"
+                                            : "the store answers again: serving") << std::endl;
+      } else if (!takingOver) {
+        std::string e;
+        if (lock.tryAcquire(config.selfUrl, &e)) {
+          takingOver = true;
+          boost::asio::post(ioc, [&] {
+            std::cout << "orsd: the primary is gone; taking over" << std::endl;
+            if (!takeOver()) ioc.stop();
+          });
+        } else {
+          lock.keep();  // a backup learns where the primary is
+        }
       }
-      keep();
-    });
+      lk.lock();
+    }
+  });
+  auto stopRole = [&] {
+    {
+      std::lock_guard<std::mutex> lk(roleMu);
+      roleStop = true;
+    }
+    roleCv.notify_all();
   };
-  if (!primary) watch();
-  keep();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
     server.stop();
-    poll.cancel();
-    keeper.cancel();
+    stopRole();
     health->stop();
     // The store first: the answers waiting for its last writes go out, then the workers stop.
     if (node) {
@@ -439,6 +452,8 @@ int main(int argc, char** argv) {
   for (unsigned i = 1; i < config.ioThreads; ++i) io.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : io) t.join();
+  stopRole();
+  roleThread.join();
   // The server and the HTTP io_context go first (a pending accept holds a socket of a worker's
   // io_context), then the workers, by declaration order.
   std::cout << "orsd: stopped" << std::endl;

@@ -37,8 +37,8 @@ bool DataDirLock::tryAcquire(const std::string& url, std::string* error) {
     ::close(fd);
     return false;
   }
-  fd_ = fd;
   publishPrimary(url);
+  fd_.store(fd, std::memory_order_release);
   return true;
 }
 

@@ -6,6 +6,7 @@
 // in Redis with a fencing token (RedisLease).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -48,13 +49,13 @@ class DataDirLock final : public Arbiter {
   DataDirLock& operator=(const DataDirLock&) = delete;
 
   bool tryAcquire(const std::string& url, std::string* error) override;
-  bool held() const override { return fd_ >= 0; }
+  bool held() const override { return fd_.load(std::memory_order_acquire) >= 0; }
   std::optional<std::string> primaryUrl() const override;
 
  private:
   void publishPrimary(const std::string& url) const;
   std::string dir_;
-  int fd_ = -1;
+  std::atomic<int> fd_{-1};  // set by the role thread, read by the HTTP threads
 };
 
 // Across hosts: a lease in Redis, `ORS:<cluster>:{n<node>}:lease` = "<token>|<url>", set only when
