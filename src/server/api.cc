@@ -308,6 +308,14 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
   }
 }
 
+// Answers once what the job changed is durable: with `ok`, or 503 naming the store's failure.
+void Api::answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok) {
+  w.whenDurable([call = std::move(call), ok = std::move(ok)](const Status& st) {
+    if (!st) return call->error(bh::status::service_unavailable, st.message());
+    ok(*call);
+  });
+}
+
 void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& verb, const std::string& name) {
   if (!isSessionId(sessionId)) return c.error(bh::status::not_found, "no session '" + sessionId + "'");
   auto shared = std::make_shared<Call>(std::move(c));
@@ -326,9 +334,8 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
         metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
         if (!call.params.empty()) e.data = std::move(call.params);
         w.runtime().deliver(sessionId, std::move(e));
-        return w.whenDurable([shared, sessionId, name](const Status& st) {
-          if (!st) return shared->error(bh::status::service_unavailable, st.message());
-          shared->jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
+        return answerWhenDurable(w, shared, [sessionId, name](Call& done) {
+          done.jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
         });
       }
       metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
@@ -349,9 +356,8 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       scxml::Event e = basicHttpEvent(std::move(call.params), raw.str());
       metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
       w.runtime().deliver(sessionId, std::move(e));
-      return w.whenDurable([shared, sessionId](const Status& st) {
-        if (!st) return shared->error(bh::status::service_unavailable, st.message());
-        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
+      return answerWhenDurable(w, shared, [sessionId](Call& done) {
+        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
       });
     }
     if (verb == "scxml-event") {
@@ -362,17 +368,15 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
       e.type = scxml::Event::Type::kExternal;
       metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
       w.runtime().deliver(sessionId, std::move(e));
-      return w.whenDurable([shared, sessionId](const Status& st) {
-        if (!st) return shared->error(bh::status::service_unavailable, st.message());
-        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
+      return answerWhenDurable(w, shared, [sessionId](Call& done) {
+        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
       });
     }
     if (verb == "terminate") {
       w.runtime().terminate(sessionId);
       metrics_.sessions_ended_total.fetch_add(1);
-      return w.whenDurable([shared, sessionId](const Status& st) {
-        if (!st) return shared->error(bh::status::service_unavailable, st.message());
-        shared->json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
+      return answerWhenDurable(w, shared, [sessionId](Call& done) {
+        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
       });
     }
     // query

@@ -3,6 +3,7 @@
 // HTTP threads; everything a session does is posted to the session's worker.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -27,6 +28,7 @@ class Api {
                      boost::json::object data, std::chrono::milliseconds delay, Worker& w);
   void sessionCall(Call& call, const std::string& sessionId, const std::string& verb, const std::string& name);
   void listSessions(Call& call);
+  void answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok);
   Worker& workerFor(const std::string& sessionId);
 
   const Config& config_;

@@ -276,6 +276,9 @@ int main(int argc, char** argv) {
     }
   }
   std::optional<ors::cluster::HealthMonitor> health;
+  auto liveness = [&](const ors::cluster::Instance& i) {
+    return health ? health->liveness(i) : ors::cluster::Liveness::kUnknown;
+  };
 
   std::atomic<bool> suspended{false};  // the primary role cannot be confirmed (Redis unreachable)
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
@@ -295,7 +298,7 @@ int main(int argc, char** argv) {
     if (owner) {
       ors::cluster::Decision d = ors::cluster::route(
           clusterMap, config.nodeId, p != nullptr, lock.primaryUrl(), *owner,
-          [&](const ors::cluster::Instance& i) { return health ? health->liveness(i) : ors::cluster::Liveness::kUnknown; });
+          liveness);
       if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
       auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
       metrics.redirect_time.observe(std::chrono::steady_clock::now() - t0);
@@ -344,7 +347,7 @@ int main(int argc, char** argv) {
     if (!owner) return false;
     ors::cluster::Decision d = ors::cluster::route(
         clusterMap, config.nodeId, true, std::nullopt, *owner,
-        [&](const ors::cluster::Instance& i) { return health ? health->liveness(i) : ors::cluster::Liveness::kUnknown; });
+        liveness);
     if (d.kind != ors::cluster::Decision::Kind::kRedirectExternal && d.kind != ors::cluster::Decision::Kind::kRedirectPrimary)
       return false;
     std::string sender = e.origin.rfind("#_scxml_", 0) == 0 ? e.origin.substr(8) : std::string();

@@ -217,10 +217,7 @@ void Worker::persist() {
       batch.documents.push_back({doc.hash, doc.url, doc.source});
       docs_.emplace(doc.hash, s->sharedDocument());
     }
-    boost::json::array requests;
-    for (const auto& [requestId, p] : pending_)
-      if (p.sessionId == id) requests.push_back(boost::json::value(requestId));
-    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), requests)});
+    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), openRequests(id))});
   }
   batch.done = [this, waiting = std::move(durable_), snapFailure](const Status& written) mutable {
     if (!written) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
@@ -278,7 +275,7 @@ size_t Worker::restore(std::vector<store::SessionRecord> records,
   }
   // As stored: nothing to write back; idle from now on.
   runtime_->takeChanged();
-  if (config_.unloadAfter.count() > 0) {
+  if (lazy) {
     auto now = std::chrono::steady_clock::now();
     runtime_->forEachSession([&](const scxml::Session& s) { lastActive_[s.id()] = now; });
   }
@@ -334,6 +331,13 @@ bool Worker::restoreRecord(const store::SessionRecord& r, std::string* why) {
   return true;
 }
 
+boost::json::array Worker::openRequests(const std::string& sessionId) const {
+  boost::json::array ids;
+  for (const auto& [requestId, p] : pending_)
+    if (p.sessionId == sessionId) ids.push_back(boost::json::value(requestId));
+  return ids;
+}
+
 bool Worker::deliverMissing(const std::string& sessionId, scxml::Event e) {
   if (!unloaded_.count(sessionId)) return false;
   withSession(sessionId, [sessionId, e = std::move(e)](Worker& w) mutable { w.runtime().deliver(sessionId, std::move(e)); });
@@ -383,11 +387,9 @@ void Worker::sweepIdle() {
         it = lastActive_.erase(it);
         continue;
       }
-      bool open = false;
-      for (const auto& [rid, p] : pending_) open = open || p.sessionId == id;
       if (leaving.size() >= kUnloadBatch) break;  // the rest at the next sweep
       if (now - it->second >= config_.unloadAfter && s->parentId.empty() && !s->hasInvocations() &&
-          !s->hasQueuedEvents() && !s->stepping() && !open) {
+          !s->hasQueuedEvents() && !s->stepping() && openRequests(id).empty()) {
         Result<std::string> snap = s->snapshot();
         if (snap) {
           batch.put.push_back({id, s->document().hash, sessionRecord(*snap, runtime_->pendingSends(id), {})});

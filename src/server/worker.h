@@ -90,6 +90,7 @@ class Worker {
   void sweepIdle();  // unloads the sessions idle for persistence/unload-after
   void armWake();    // the timer that loads unloaded sessions when their delayed sends fall due
   bool deliverMissing(const std::string& sessionId, scxml::Event e);
+  boost::json::array openRequests(const std::string& sessionId) const;  // ids awaiting <ws:response>
   scxml::Value ioprocessorsFor(const std::string& sessionId) const;
   scxml::SendOutcome sendBasicHttp(const std::string& fromId, scxml::SendRequest& req);
   void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
