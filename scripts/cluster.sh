@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # A whole local ORS cluster on 127.0.0.1, for trying it out and for tests (in the spirit of Redis's
-# utils/create-cluster): 3 nodes, each a primary and a backup orsd sharing the node's data
-# directory, and the cluster file they all read.
+# utils/create-cluster): a Redis Cluster (3 masters, 1 replica each) and NODES orsd nodes (default
+# 3), each a primary and a backup, and the cluster file they all read.
 #
-#   scripts/cluster.sh start DIR [NODES] [BUILD_DIR]   writes DIR/cluster.ini, starts 2 x NODES orsd
-#   scripts/cluster.sh status DIR                      each instance: URL, node, role (heartbeat)
-#   scripts/cluster.sh stop DIR                        SIGTERM to every instance, waits
+#   scripts/cluster.sh start DIR [NODES] [BUILD_DIR] [--store redis|sqlite]
+#                                       writes DIR/cluster.ini, starts Redis and 2 x NODES orsd
+#   scripts/cluster.sh status DIR       each instance: URL, node, role (from its /heartbeat)
+#   scripts/cluster.sh stop DIR         SIGTERM to every instance, waits; then stops Redis
 #
-# Ports are picked free by the OS. Documents are served from DIR/docs (and the repo's
-# examples/). Each instance logs to DIR/node<N>-<a|b>.log; its pid is in DIR/node<N>-<a|b>.pid.
-# Sessions are stored in each node's DIR/node<N>/sessions.db (SQLite; Redis Cluster comes with
-# persistence/type=redis).
+# --store redis (the default): sessions in the Redis Cluster (DIR/redis, scripts/redis-cluster.sh),
+# the primary of each node chosen by a lease in Redis; each instance has its own data directory.
+# --store sqlite: no Redis; each node's pair shares DIR/node<N>/sessions.db and a file lock.
+# Ports are picked free by the OS. Documents are served from DIR/docs and the repo's examples/.
+# Each instance logs to DIR/node<N>-<a|b>.log; its pid is in DIR/node<N>-<a|b>.pid.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+store=redis
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --store) store=${2:-}; shift 2 ;;
+  --store=*) store=${1#--store=}; shift ;;
+  *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]}"
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,13p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+case "$store" in redis | sqlite) ;; *) echo "--store must be redis or sqlite"; exit 2 ;; esac
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -25,6 +38,13 @@ start)
   build=${4:-$here/build}
   mkdir -p "$dir/docs"
   dir=$(cd "$dir" && pwd)
+  store_settings=()
+  if [ "$store" = redis ]; then
+    redis_nodes=$("$here/scripts/redis-cluster.sh" start "$dir/redis" 3 1 | sed -n 's/^redis-nodes = //p')
+    [ -n "$redis_nodes" ] || { echo "the Redis Cluster did not start"; exit 1; }
+    echo "redis-nodes = $redis_nodes"
+    store_settings=(--set persistence/type=redis --set "persistence/redis-nodes=$redis_nodes")
+  fi
   {
     echo "# written by scripts/cluster.sh"
     echo "[cluster]"
@@ -40,13 +60,21 @@ start)
     for role in primary backup; do
       port=$(awk -v s="[node $n]" -v k="$role" '$0 == s {f = 1; next} /^\[/ {f = 0} f && $1 == k {split($3, a, ":"); print a[2]}' "$dir/cluster.ini")
       tag=node$n-$([ "$role" = primary ] && echo a || echo b)
-      "$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$dir/node$n" \
+      data=$dir/node$n
+      [ "$store" = redis ] && data=$dir/$tag
+      "$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$data" \
         --set "orchestration/cluster-file=$dir/cluster.ini" \
-        --set "orchestration/document-roots=$dir/docs,$here/examples" >"$dir/$tag.log" 2>&1 &
+        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" >"$dir/$tag.log" 2>&1 &
       echo $! >"$dir/$tag.pid"
-      # The primary first: it takes the node's lock; the backup then finds it taken.
+      # The primary first: it takes the node's lock or lease; the backup then finds it taken.
       for _ in $(seq 200); do grep -q listening "$dir/$tag.log" && break; sleep 0.05; done
       grep -q listening "$dir/$tag.log" || { echo "$tag did not start:"; cat "$dir/$tag.log"; exit 1; }
+      if [ "$role" = primary ]; then
+        for _ in $(seq 200); do
+          [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/heartbeat")" = 200 ] && break
+          sleep 0.05
+        done
+      fi
       echo "http://127.0.0.1:$port node $n $(grep -o 'primary$\|backup$' "$dir/$tag.log" | head -1) (pid $(cat "$dir/$tag.pid"))"
     done
   done
@@ -72,6 +100,8 @@ stop)
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   done
+  [ -d "$dir/redis" ] && "$here/scripts/redis-cluster.sh" stop "$dir/redis"
+  true
   ;;
 *)
   echo "unknown command '$cmd' (start, status, stop)"; exit 2 ;;
