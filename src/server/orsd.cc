@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> suspended{false};  // the primary role cannot be confirmed (Redis unreachable)
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
     Primary* p = ready.load(std::memory_order_acquire);
-    if ((!p && lock.held()) || (p && suspended.load(std::memory_order_relaxed))) {
+    if ((!p && lock.held()) || (p && (suspended.load(std::memory_order_relaxed) || lock.expired()))) {
       auto res = ors::http::errorResponse(req.version(), ors::http::beast_http::status::service_unavailable,
                                           p ? "the session store is unreachable (Redis does not answer); retry"
                                             : "the server is starting (restoring sessions)");

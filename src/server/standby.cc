@@ -83,6 +83,7 @@ class RedisLease final : public Arbiter {
 
   bool tryAcquire(const std::string& url, std::string* error) override {
     if (!value_.empty()) return true;
+    auto sent = std::chrono::steady_clock::now();
     Result<store::RedisReply> r =
         redis_->command(lease_, {"EVAL", kAcquire, "2", lease_, fence_, url, std::to_string(ttl_.count())});
     if (!r || r->type == store::RedisReply::Type::kError) {
@@ -97,6 +98,7 @@ class RedisLease final : public Arbiter {
     std::lock_guard<std::mutex> lock(mu_);
     value_ = std::to_string(r->integer) + "|" + url;
     primary_ = url;
+    validUntil(sent);
     return true;
   }
   bool held() const override {
@@ -113,10 +115,16 @@ class RedisLease final : public Arbiter {
       refresh();
       return Keep::kHeld;
     }
+    auto sent = std::chrono::steady_clock::now();
     Result<store::RedisReply> r = redis_->command(
         lease_, {"EVAL", kRenew, "2", lease_, fence_, mine, std::to_string(ttl_.count()), mine.substr(0, mine.find('|'))});
     if (!r || r->type == store::RedisReply::Type::kError) return Keep::kUnknown;
-    return r->integer == 1 ? Keep::kHeld : Keep::kLost;
+    if (r->integer != 1) return Keep::kLost;
+    validUntil(sent);
+    return Keep::kHeld;
+  }
+  bool expired() const override {
+    return std::chrono::steady_clock::now().time_since_epoch().count() > validUntil_.load(std::memory_order_acquire);
   }
   std::string token() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -137,8 +145,15 @@ class RedisLease final : public Arbiter {
     }
   }
 
+  // Redis starts the lease's time to live when it runs the command, after `sent`: counting from
+  // `sent`, this instance's view of its lease ends before Redis's does.
+  void validUntil(std::chrono::steady_clock::time_point sent) {
+    validUntil_.store((sent + ttl_).time_since_epoch().count(), std::memory_order_release);
+  }
+
   std::unique_ptr<store::RedisCluster> redis_;
   std::string lease_, fence_;
+  std::atomic<std::chrono::steady_clock::rep> validUntil_{0};
   std::chrono::milliseconds ttl_;
   mutable std::mutex mu_;
   std::string value_;  // "<token>|<url>" while held

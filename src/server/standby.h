@@ -37,6 +37,10 @@ class Arbiter {
   // The fencing token store writes must carry, "" when the store needs none.
   virtual std::string token() const { return {}; }
   virtual std::chrono::milliseconds keepPeriod() const { return std::chrono::milliseconds(1000); }
+  // True while the holder's lease has run out by its own clock without a renewal (a renewal in
+  // flight to an unreachable store, say): it serves nothing until it knows again, since another
+  // instance may hold the role by now. Cheap: no I/O; read by the HTTP threads.
+  virtual bool expired() const { return false; }
 };
 
 // Same host: an exclusive flock on <data-dir>/lock, released by the kernel when the holder dies;

@@ -122,12 +122,13 @@ void RedisCluster::drop(const std::string& address) {
 }
 
 // Asks the known masters, then the seeds, for the slot map until one answers.
-Status RedisCluster::refreshSlots() {
+Status RedisCluster::refreshSlots(std::chrono::steady_clock::time_point deadline) {
   std::vector<std::string> candidates;
   for (const auto& [addr, ctx] : connections_) candidates.push_back(addr);
   for (const Address& a : seeds_) candidates.push_back(a.str());
   std::string lastError = "no Redis node to ask";
   for (const std::string& addr : candidates) {
+    if (std::chrono::steady_clock::now() > deadline) break;
     redisContext* ctx = connection(addr, &lastError);
     if (!ctx) continue;
     auto* raw = static_cast<redisReply*>(redisCommand(ctx, "CLUSTER SLOTS"));
@@ -166,7 +167,7 @@ Result<std::vector<RedisReply>> RedisCluster::pipeline(std::string_view key, con
     if (attempt > 0) {
       if (std::chrono::steady_clock::now() > deadline) break;
       if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * attempt, 500)));
-      Status st = refreshSlots();
+      Status st = refreshSlots(deadline);
       if (!st) {
         lastError = st.message();
         continue;

@@ -52,7 +52,8 @@ class RedisCluster {
  private:
   RedisCluster(std::vector<Address> seeds, std::chrono::milliseconds timeout)
       : seeds_(std::move(seeds)), timeout_(timeout) {}
-  Status refreshSlots();
+  // Stops asking once past deadline (each node that does not answer costs a timeout).
+  Status refreshSlots(std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
   redisContext* connection(const std::string& address, std::string* error);
   void drop(const std::string& address);
 

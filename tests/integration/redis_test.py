@@ -21,6 +21,7 @@ import threading
 import time
 import unittest
 
+from netns import Namespace
 from testlib import wait_for
 
 REPO = BUILD = None
@@ -40,21 +41,22 @@ COUNTER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesy
 
 
 class Orsd:
-    def __init__(self, tmp, name, redis_nodes, *settings, role="primary"):
+    def __init__(self, tmp, name, redis_nodes, *settings, role="primary", ns=None):
         docs = os.path.join(tmp, "docs")
         self.log = open(os.path.join(tmp, name + ".log"), "w")
-        self.proc = subprocess.Popen(
+        wrap = ns.command if ns else (lambda argv: argv)
+        self.proc = subprocess.Popen(wrap(
             [os.path.join(BUILD, "orsd"), "--port", "0", "--address", "127.0.0.1",
              "--data-dir", os.path.join(tmp, name), "--set", "orchestration/document-roots=" + docs,
              "--set", "persistence/type=redis", "--set", "persistence/redis-nodes=" + redis_nodes]
-            + [a for kv in settings for a in ("--set", kv)],
+            + [a for kv in settings for a in ("--set", kv)]),
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
             self.proc.kill()
             raise RuntimeError("orsd did not start: " + line + open(self.log.name).read())
-        self.port = int(m.group(1))
+        self.port = ns.expose(int(m.group(1))) if ns else int(m.group(1))
         if role == "primary":
             wait_for(lambda: self.call("GET", "/heartbeat")[0] == 200, "orsd to restore and serve")
 
@@ -113,8 +115,8 @@ class Redis(unittest.TestCase):
         subprocess.run([os.path.join(REPO, "scripts", "redis-cluster.sh"), "stop", self.rdir], check=True)
         self.tmp.cleanup()
 
-    def orsd(self, name, *settings, role="primary"):
-        o = Orsd(self.tmp.name, name, self.nodes, *settings, role=role)
+    def orsd(self, name, *settings, role="primary", ns=None):
+        o = Orsd(self.tmp.name, name, self.nodes, *settings, role=role, ns=ns)
         self.orsds.append(o)
         return o
 
@@ -267,6 +269,59 @@ class Redis(unittest.TestCase):
         print("\n  primary kill -9 x2 under load (Redis lease): %d acknowledged, %d not; lost %d, twice %d"
               % (sum(map(len, acked.values())), sum(map(len, unacked.values())), lost, dup))
         self.assertEqual((lost, dup), (0, 0))
+
+    @unittest.skipUnless(Namespace.available(), "needs root to make a network namespace")
+    def test_primary_partitioned_from_redis(self):
+        """The primary in its own network namespace, cut off from every Redis server while the
+        backup (on the host) still reaches them: the primary refuses calls instead of answering
+        what it cannot make durable, the backup takes the lease and serves within 2 s of the
+        lease running out, and when the network heals the old primary finds its lease gone and
+        stops; nothing it did while cut off reached the store."""
+        ns = Namespace()
+        self.addCleanup(ns.close)
+        for hp in self.nodes.split(","):
+            ns.forward(int(hp.split(":")[1]))
+        for port in sorted(os.listdir(self.rdir)):  # replicas too: they may become masters
+            if port.isdigit() and "127.0.0.1:" + port not in self.nodes:
+                ns.forward(int(port))
+        a = self.orsd("a", ns=ns)
+        b = self.orsd("b", role="backup")
+        sids = [a.start() for _ in range(3)]
+        for i, sid in enumerate(sids):
+            self.assertEqual(a.call("POST", "/scxml/session/%s/event/n" % sid, {"n": i})[0], 200)
+        ns.partition()
+        t0 = time.monotonic()
+        answer = {}
+
+        def cut_off_call():
+            answer["st"] = a.call("POST", "/scxml/session/%s/event/n" % sids[0], {"n": 100}, timeout=30)[0]
+            answer["ms"] = (time.monotonic() - t0) * 1000
+        t = threading.Thread(target=cut_off_call)
+        t.start()
+        wait_for(lambda: b.call("GET", "/heartbeat")[0] == 200, "the backup to take the lease", timeout=10)
+        took = time.monotonic() - t0
+        t.join()
+        print("\n  primary cut off from Redis: backup serving %.0f ms after the cut; the cut-off primary"
+              " answered %s after %.0f ms" % (took * 1000, answer["st"], answer["ms"]))
+        self.assertNotEqual(answer["st"], 200, "a primary cut off from its store acknowledged an event")
+        self.assertLess(took, 1.5 + 2.0)  # the lease, then the takeover
+        # Its lease ran out by its own clock: it no longer says it is a primary (a balancer's
+        # health check takes it out) and refuses every call at once.
+        t1 = time.monotonic()
+        self.assertEqual(a.call("GET", "/heartbeat", timeout=5)[0], 503)
+        self.assertEqual(a.call("GET", "/scxml/session/%s/query" % sids[2], timeout=5)[0], 503)
+        self.assertLess(time.monotonic() - t1, 2.0)
+        for i, sid in enumerate(sids):
+            self.assertEqual(b.seen(sid), [i])
+        self.assertEqual(b.call("POST", "/scxml/session/%s/event/n" % sids[1], {"n": 101})[0], 200)
+        ns.heal()
+        self.assertEqual(a.proc.wait(timeout=15), 3)  # it found its lease gone and stopped
+        self.assertEqual(b.seen(sids[0]), [0])
+        self.assertEqual(b.seen(sids[1]), [1, 101])
+        c = self.orsd("c", role="backup")  # a fresh instance reads the same from Redis
+        b.stop(kill=True)
+        wait_for(lambda: c.call("GET", "/heartbeat")[0] == 200, "c to take over", timeout=10)
+        self.assertEqual([c.seen(sid) for sid in sids], [[0], [1, 101], [2]])
 
     def test_without_redis_calls_fail_with_503_then_resume(self):
         a = self.orsd("a")
