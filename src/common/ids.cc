@@ -15,12 +15,17 @@ int digit(char c) {
 }
 }  // namespace
 
-std::string newSessionId(uint32_t nodeId) {
-  std::string id(32, '0');
+std::string sessionIdPrefix(uint32_t nodeId) {
+  std::string prefix(4, '0');
   for (int i = 3; i >= 0; --i) {
-    id[static_cast<size_t>(i)] = kAlphabet[nodeId & 31];
+    prefix[static_cast<size_t>(i)] = kAlphabet[nodeId & 31];
     nodeId >>= 5;
   }
+  return prefix;
+}
+
+std::string newSessionId(uint32_t nodeId) {
+  std::string id = sessionIdPrefix(nodeId) + std::string(28, '0');
   // The creation second, modulo 2^20 (about 12 days): ids of one node made close in time sort
   // close together, so a store's index takes new sessions at one edge instead of all over.
   auto seconds = static_cast<uint64_t>(

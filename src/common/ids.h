@@ -14,6 +14,8 @@ namespace ors {
 inline constexpr uint32_t kMaxNodeId = (1u << 20) - 1;
 
 std::string newSessionId(uint32_t nodeId);
+// The 4 characters every id of that node starts with (a balancer can route on them).
+std::string sessionIdPrefix(uint32_t nodeId);
 // The node id an id was created for, or nothing if the text is not a session id.
 std::optional<uint32_t> sessionIdNode(std::string_view id);
 bool isSessionId(std::string_view id);

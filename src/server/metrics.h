@@ -25,7 +25,8 @@ namespace ors::server {
   X(store_writes_total, "Session records written to or erased from the store")          \
   X(store_failures_total, "Store writes that failed (their calls were answered 503)")   \
   X(sessions_unloaded_total, "Idle sessions taken out of memory (persistence/unload-after)") \
-  X(sessions_loaded_total, "Unloaded sessions loaded back for an event or a timer")
+  X(sessions_loaded_total, "Unloaded sessions loaded back for an event or a timer")           \
+  X(redirects_total, "Calls answered 307 to the instance that serves them (another node, or this node's primary)")
 
 // name, help; seconds
 #define ORS_HISTOGRAMS(X)                                                                            \

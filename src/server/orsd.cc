@@ -302,10 +302,21 @@ int main(int argc, char** argv) {
       if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
       auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
       metrics.redirect_time.observe(std::chrono::steady_clock::now() - t0);
+      if (res.result() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
       return reply(std::move(res));
     }
     if (p) return p->api->handle(std::move(req), std::move(reply));
-    reply(ors::server::backupResponse(req, lock.primaryUrl(), config));
+    if (req.target() == "/metrics" && req.method() == ors::http::beast_http::verb::get) {
+      // Each instance's own counters (a backup's redirects among them), for whoever scrapes it.
+      ors::http::Response res{ors::http::beast_http::status::ok, req.version()};
+      res.set(ors::http::beast_http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = metrics.render();
+      res.prepare_payload();
+      return reply(std::move(res));
+    }
+    auto res = ors::server::backupResponse(req, lock.primaryUrl(), config);
+    if (res.result() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
+    reply(std::move(res));
   });
   std::string err = server.start();
   if (!err.empty()) {

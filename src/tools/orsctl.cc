@@ -1,4 +1,5 @@
-// orsctl: the command-line tool. This step: `validate` and `run` (in-process statecharts).
+// orsctl: the command-line tool: `validate` and `run` (in-process statecharts), the server calls
+// (following 307s), and `lb-config` (load-balancer configurations from a cluster file).
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstring>
@@ -7,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cluster/lb_config.h"
 #include "datamodel/ecmascript/ecmascript.h"
 #include "http/client.h"
 #include "http/url.h"
@@ -25,10 +27,16 @@ constexpr const char* kUsage =
     "  orsctl [--server URL] event|request ID NAME [NAME=VALUE]...\n"
     "  orsctl [--server URL] query|terminate ID\n"
     "  orsctl [--server URL] list [OFFSET [LIMIT]]\n"
+    "  orsctl lb-config haproxy|apache|f5 CLUSTER-FILE [--listen [HOST:]PORT] [--run-dir DIR]\n"
+    "                   [--check-interval MS]\n"
     "\n"
     "Server commands talk to orsd (default http://127.0.0.1:7210, or $ORS_SERVER), follow\n"
     "307 redirects with the same method and body, print the answer's body, and exit 0 on 2xx,\n"
     "1 otherwise.\n"
+    "\n"
+    "lb-config: prints a load balancer's configuration for the cluster file's nodes (listening\n"
+    "     on port 80 unless --listen; with --run-dir, a standalone one keeping its files in DIR;\n"
+    "     health checks every 1000 ms unless --check-interval). See docs/deployment.md.\n"
     "\n"
     "run: exit 0 when a top-level final state is reached (last line 'final: <id>'),\n"
     "     3 when the machine is still running with no event or timer left ('stable: ...'),\n"
@@ -230,6 +238,51 @@ int serverCall(const std::string& server, const std::string& method, std::string
   return 1;
 }
 
+int lbConfig(int argc, char** argv) {
+  std::vector<std::string> positional;
+  ors::cluster::LbOptions o;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--listen" || a == "--run-dir" || a == "--check-interval") {
+      if (i + 1 >= argc) {
+        std::cerr << "orsctl: " << a << " needs a value\n";
+        return 1;
+      }
+      std::string v = argv[++i];
+      if (a == "--listen") o.listen = v;
+      else if (a == "--run-dir") o.runDir = v;
+      else {
+        char* end = nullptr;
+        unsigned long ms = std::strtoul(v.c_str(), &end, 10);
+        if (v.empty() || *end || ms == 0 || ms > 600000) {
+          std::cerr << "orsctl: --check-interval expects milliseconds (1 to 600000)\n";
+          return 1;
+        }
+        o.checkIntervalMs = static_cast<unsigned>(ms);
+      }
+    } else {
+      positional.push_back(a);
+    }
+  }
+  std::optional<ors::cluster::Balancer> b = positional.empty() ? std::nullopt : ors::cluster::balancerNamed(positional[0]);
+  if (positional.size() != 2 || !b) {
+    std::cerr << kUsage;
+    return 1;
+  }
+  ors::Result<ors::cluster::ClusterMap> map = ors::cluster::ClusterMap::load(positional[1]);
+  if (!map) {
+    std::cerr << "orsctl: " << map.status().message() << "\n";
+    return 1;
+  }
+  ors::Result<std::string> text = ors::cluster::lbConfig(*b, *map, o);
+  if (!text) {
+    std::cerr << "orsctl: " << text.status().message() << "\n";
+    return 1;
+  }
+  std::cout << *text;
+  return 0;
+}
+
 int server(int argc, char** argv, std::string serverUrl) {
   std::string cmd = argv[0];
   std::vector<std::string> rest(argv + 1, argv + argc);
@@ -280,5 +333,6 @@ int main(int argc, char** argv) {
   std::string cmd = argv[first];
   if (cmd == "validate") return validate(argc - first - 1, argv + first + 1);
   if (cmd == "run") return run(argc - first - 1, argv + first + 1);
+  if (cmd == "lb-config") return lbConfig(argc - first - 1, argv + first + 1);
   return server(argc - first, argv + first, serverUrl);
 }
