@@ -10,4 +10,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libmozjs-102-dev libexpat1-dev \
   libboost1.81-dev libboost-json1.81-dev python3 \
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev \
-  redis-server redis-tools libhiredis-dev
+  redis-server redis-tools libhiredis-dev \
+  haproxy apache2 wrk curl

@@ -166,13 +166,17 @@ std::string apache(const ClusterMap& map, const LbOptions& o, const Listen& l) {
        " hcpasses=1 hcfails=1 hcexpr=ors_ok\n";
   s += "    # The route of both instances of node N is nodeN: ORSSESSIONID=\"<session id>.nodeN\" picks the one\n";
   s += "    # that passes the check. retry=1: an instance that failed is tried again a second later.\n";
-  s += "    <Proxy \"" + balancer + "\">\n";
-  for (const Member& m : members(map))
-    s += "        BalancerMember \"" + m.at.url() + "\" route=" + route(m.node) + " hctemplate=ors_hc retry=1\n";
-  s += "    </Proxy>\n";
+  s += "    # Starts go to a second balancer of the same members without stickiness (stickysession is a\n";
+  s += "    # balancer's setting, whichever ProxyPass sets it), so they spread whatever cookie the client\n";
+  s += "    # holds; every other call is sticky.\n";
+  for (const char* suffix : {"", "_start"}) {
+    s += "    <Proxy \"" + balancer + suffix + "\">\n";
+    for (const Member& m : members(map))
+      s += "        BalancerMember \"" + m.at.url() + "\" route=" + route(m.node) + " hctemplate=ors_hc retry=1\n";
+    s += "    </Proxy>\n";
+  }
   s += "    ProxyTimeout 60\n";
-  s += "    # Starts spread round-robin whatever cookie the client holds; every other call is sticky.\n";
-  s += "    ProxyPass \"" + std::string(kStartPath) + "\" \"" + balancer + kStartPath + "\"\n";
+  s += "    ProxyPass \"" + std::string(kStartPath) + "\" \"" + balancer + "_start" + kStartPath + "\"\n";
   s += "    ProxyPass \"/\" \"" + balancer + "/\" stickysession=ORSSESSIONID\n";
   s += "    # No ProxyPassReverse: it would rewrite a node's 307 Location back to the balancer, and the\n";
   s += "    # client would loop.\n";

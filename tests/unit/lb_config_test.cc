@@ -87,7 +87,7 @@ TEST(LbConfig, ApacheSharesARoutePerNodeAndNeverRewritesRedirects) {
   EXPECT_TRUE(hasLine(c, "BalancerMember \"http://10.0.0.2:7210\" route=node1 hctemplate=ors_hc retry=1"));
   EXPECT_TRUE(hasLine(c, "BalancerMember \"http://10.0.0.3:7210\" route=node33 hctemplate=ors_hc retry=1"));
   EXPECT_TRUE(hasLine(c, "ProxyPass \"/\" \"balancer://ors_demo_cluster/\" stickysession=ORSSESSIONID"));
-  EXPECT_TRUE(hasLine(c, "ProxyPass \"/scxml/session/start\" \"balancer://ors_demo_cluster/scxml/session/start\""));
+  EXPECT_TRUE(hasLine(c, "ProxyPass \"/scxml/session/start\" \"balancer://ors_demo_cluster_start/scxml/session/start\""));
   EXPECT_TRUE(hasLine(c, "ProxyHCTemplate ors_hc hcmethod=GET hcuri=/heartbeat hcinterval=3 hcpasses=1 hcfails=1 "
                          "hcexpr=ors_ok"));
   EXPECT_FALSE(hasDirective(c, "ProxyPassReverse"));
