@@ -24,7 +24,7 @@ os.makedirs(os.path.join(tmp.name, "docs"))
 with open(os.path.join(tmp.name, "docs", "idle.scxml"), "w") as f:
     f.write('<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript">'
             '<state id="s"><transition event="e"/></state></scxml>')
-out = subprocess.run([os.path.join(repo, "scripts", "cluster.sh"), "start", tmp.name, "3", build],
+out = subprocess.run([os.path.join(repo, "scripts", "cluster.sh"), "start", tmp.name, "3", build, "--store", "sqlite"],
                      capture_output=True, text=True, check=True).stdout
 urls = {}
 for line in out.splitlines():

@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap '"$here/../scripts/cluster.sh" stop "$tmp" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/docs"
 cp "$here/../../shared/bench/w3_small.scxml" "$here/../../shared/bench/w2_external.scxml" "$tmp/docs/"
-"$here/../scripts/cluster.sh" start "$tmp" 3 "$build" >"$tmp/cluster.out"
+"$here/../scripts/cluster.sh" start "$tmp" 3 "$build" --store sqlite >"$tmp/cluster.out"
 mapfile -t urls < <(awk '/ primary / {print $1}' "$tmp/cluster.out")
 for i in 0 1 2; do
   for _ in $(seq 32); do
