@@ -251,11 +251,15 @@ class BalancerTest:
         print("\n  %s: kill -9 of a primary -> first success through the balancer after %.0f ms, every session of"
               " the node after %.0f ms (answers meanwhile: %s)" % (self.kind, first * 1000, every * 1000, seen))
         self.assertLess(every, 5.0)
-        # Steady again: every session of every node answers at once, with all it acknowledged.
+        # Steady again once every check has seen the promoted backup: a pass over every session
+        # of every node with no failure, each with all it acknowledged.
+        def one_pass():
+            replies = {s: call(self.lb.url, "POST", "/scxml/session/%s/request/report" % s, {}, cookie=c)
+                       for s, (node, c, a) in self.sessions.items()}
+            return replies if all(r.status == 200 for r in replies.values()) else None
+        replies = wait_for(one_pass, "a pass with no failure through " + self.kind)
         for s, (node, c, a) in self.sessions.items():
-            r = call(self.lb.url, "POST", "/scxml/session/%s/request/report" % s, {}, cookie=c)
-            self.assertEqual(r.status, 200, (s, node, r.body))
-            self.assertEqual(r.json().get("params", {}).get("seen"), a, (s, node, r.body))
+            self.assertEqual(replies[s].json().get("params", {}).get("seen"), a, (s, node, replies[s].body))
 
 
 class Haproxy(BalancerTest, unittest.TestCase):
