@@ -22,6 +22,9 @@
 
 namespace ors::calls {
 
+// <send type="call">: a routing action for the session's call, through the reply channel.
+inline constexpr const char* kCallProcessorType = "call";
+
 // A position in the feed or the reply channel: "<ms>-<seq>" (Redis stream ids; SQLite writes
 // "0-<rowid>"). Totally ordered; "0-0" is before everything.
 struct FeedId {

@@ -4,6 +4,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <iostream>
 #include <chrono>
 #include <mutex>
 #include <sstream>
@@ -188,7 +189,141 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       return sessionCall(*call, id, verb, {});
     }
   }
+  if (seg.size() == 3 && seg[0] == "ors" && seg[1] == "calls") {
+    if (seg[2] == "events") {
+      if (!post) return methodNotAllowed("POST");
+      return callEvents(call);
+    }
+    if (seg[2] == "replies") {
+      if (!get) return methodNotAllowed("GET");
+      return callReplies(call);
+    }
+  }
   c.error(bh::status::not_found, "no such resource: " + std::string(c.request.target()));
+}
+
+// POST /ors/calls/events: one call event (the body's fields) or several ({"events": [...]}), each
+// {"call": id, "event": name, "dn": DN, "data": {...}}; answered with their feed ids once the feed
+// has them.
+void Api::callEvents(std::shared_ptr<Call> call) {
+  calls::Service* calls = calls_.load(std::memory_order_acquire);
+  if (!calls) return call->error(bh::status::service_unavailable, "this instance does not take call events (yet)");
+  std::vector<boost::json::object> events;
+  if (const boost::json::value* list = call->params.if_contains("events")) {
+    if (!list->is_array()) return call->error(bh::status::bad_request, "'events' must be an array of call events");
+    for (const boost::json::value& v : list->get_array()) {
+      if (!v.is_object()) return call->error(bh::status::bad_request, "each call event must be a JSON object");
+      events.push_back(v.get_object());
+    }
+  } else {
+    events.push_back(call->params);
+  }
+  if (events.empty() || events.size() > 1000)
+    return call->error(bh::status::bad_request, "between 1 and 1000 call events a request");
+  for (size_t i = 0; i < events.size(); ++i) {
+    for (const char* key : {"call", "event"}) {
+      const boost::json::value* v = events[i].if_contains(key);
+      if (!v || !v->is_string() || v->get_string().empty() || v->get_string().size() > 256)
+        return call->error(bh::status::bad_request, "call event " + std::to_string(i) + ": '" + key +
+                                                        "' must be a non-empty string of at most 256 characters");
+    }
+    if (const boost::json::value* dn = events[i].if_contains("dn"); dn && !dn->is_string())
+      return call->error(bh::status::bad_request, "call event " + std::to_string(i) + ": 'dn' must be a string");
+  }
+  calls->append(std::move(events), [call](Result<std::vector<calls::FeedId>> ids) {
+    if (!ids) return call->error(bh::status::service_unavailable, ids.status().message());
+    boost::json::array out;
+    for (const calls::FeedId& id : *ids) out.push_back(boost::json::value(id.str()));
+    call->json(bh::status::ok, boost::json::object{{"ids", std::move(out)}});
+  });
+}
+
+// GET /ors/calls/replies?after=ID&limit=N&wait=MS: routing actions after ID, waiting up to MS for
+// the first; {"replies": [{"id": ..., "action": ..., "call": ..., "requestid": ..., ...}], "last": ID}.
+void Api::callReplies(std::shared_ptr<Call> call) {
+  calls::Service* calls = calls_.load(std::memory_order_acquire);
+  if (!calls) return call->error(bh::status::service_unavailable, "this instance does not serve call replies (yet)");
+  auto text = [&](const char* key, const char* def) {
+    const boost::json::value* v = call->params.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string(def);
+  };
+  std::optional<calls::FeedId> after = calls::FeedId::parse(text("after", "0-0"));
+  if (!after) return call->error(bh::status::bad_request, "'after' must be a reply id such as 1700000000000-0");
+  auto number = [&](const char* key, uint64_t def, uint64_t max, uint64_t* out) {
+    std::string v = text(key, "");
+    if (v.empty()) return *out = def, true;
+    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::min<uint64_t>(std::stoull(v), max);
+    return true;
+  };
+  uint64_t limit = 0, waitMs = 0;
+  if (!number("limit", 100, 1000, &limit) || limit == 0)
+    return call->error(bh::status::bad_request, "'limit' must be a number from 1 to 1000");
+  if (!number("wait", 0, 30000, &waitMs)) return call->error(bh::status::bad_request, "'wait' must be milliseconds");
+  calls->replies(*after, limit, std::chrono::milliseconds(waitMs),
+                 [call, after = *after](Result<std::vector<calls::Entry>> r) {
+                   if (!r) return call->error(bh::status::service_unavailable, r.status().message());
+                   boost::json::array out;
+                   calls::FeedId last = after;
+                   for (calls::Entry& e : *r) {
+                     boost::json::object o = std::move(e.body);
+                     o["id"] = e.id.str();
+                     o["ts"] = e.timeMs;
+                     out.push_back(std::move(o));
+                     last = e.id;
+                   }
+                   call->json(bh::status::ok, boost::json::object{{"replies", std::move(out)}, {"last", last.str()}});
+                 });
+}
+
+void Api::startCall(calls::CallStart start, std::function<void(bool)> done) {
+  Worker& w = workerFor(start.sessionId);
+  std::string src = start.src;
+  auto begin = [this, start = std::move(start), done](DocumentCache::Loaded doc) mutable {
+    Worker& wk = workerFor(start.sessionId);
+    wk.post(
+        [this, start = std::move(start), doc = std::move(doc), done](Worker& w) mutable {
+          const std::string& id = start.sessionId;
+          if (!w.runtime().find(id) && !w.unloaded().count(id)) {
+            if (!doc.document) {
+              std::clog << "orsd: call " << start.call << ": cannot start its strategy '" << start.src
+                        << "': " << (doc.error.empty() ? "no routing point" : doc.error) << "\n";
+              return done(true);  // nothing more will come of it
+            }
+            auto t = Clock::now();
+            auto s = w.runtime().startSession(doc.document, std::move(start.data), {}, id);
+            metrics_.create_session_time.observe(Clock::now() - t);
+            if (!s) {
+              std::clog << "orsd: call " << start.call << ": " << s.status().message() << "\n";
+              return done(true);
+            }
+            metrics_.sessions_created_total.fetch_add(1, std::memory_order_relaxed);
+            w.setCall(id, start.call);
+            w.publishCounts();
+          }
+          w.withSession(id, [id, events = std::move(start.events), done](Worker& w2) {
+            for (const calls::Entry& e : events) {
+              w2.deliverFeed(id, e);
+            }
+            w2.whenDurable([done](const Status& st) { done(static_cast<bool>(st)); });
+          });
+        },
+        true);
+  };
+  if (src.empty()) return begin(DocumentCache::Loaded{});
+  loadDocument(src, w, std::move(begin));
+}
+
+void Api::deliverCall(const std::string& sessionId, const calls::Entry& entry, std::function<void(bool)> done) {
+  workerFor(sessionId).post(
+      [sessionId, entry, done](Worker& w) {
+        if (!w.runtime().find(sessionId) && !w.unloaded().count(sessionId)) return done(true);  // it ended
+        w.withSession(sessionId, [sessionId, entry, done](Worker& w2) {
+          w2.deliverFeed(sessionId, entry);
+          w2.whenDurable([done](const Status& st) { done(static_cast<bool>(st)); });
+        });
+      },
+      true);
 }
 
 void Api::start(Call& c) {
@@ -230,34 +365,45 @@ void Api::start(Call& c) {
     }
     shared->error(bh::status::bad_request, doc.error, std::move(extra));
   };
+  loadDocument(url, w, [this, shared, fail, data = std::move(data), delay, &w](DocumentCache::Loaded doc) mutable {
+    if (!doc.document) return fail(doc);
+    startDocument(shared, doc.document, std::move(data), delay, w);
+  });
+}
+
+void Api::loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then) {
   auto t0 = Clock::now();
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
-    if (!documents_.httpAllowed(url))
-      return shared->error(bh::status::bad_request, "'" + url + "' is not an allowed document host (orchestration/http-allow)",
-                           boost::json::object{{"src", url}});
-    if (auto doc = documents_.freshHttp(url)) return startDocument(shared, doc, std::move(data), delay, w);
+    if (!documents_.httpAllowed(url)) {
+      DocumentCache::Loaded no;
+      no.error = "'" + url + "' is not an allowed document host (orchestration/http-allow)";
+      return then(std::move(no));
+    }
+    if (auto doc = documents_.freshHttp(url)) {
+      DocumentCache::Loaded fresh;
+      fresh.document = std::move(doc);
+      return then(std::move(fresh));
+    }
     // Fetched on the chosen worker's event loop, asynchronously: no thread waits for the network.
     metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
     http::request(w.ioContext(), "GET", url, {}, {}, std::chrono::seconds(10),
-                  [this, shared, url, fail, data = std::move(data), delay, &w, t0](http::ClientResponse r) mutable {
+                  [this, url, then = std::move(then), t0](http::ClientResponse r) mutable {
                     metrics_.http_fetch_time.observe(Clock::now() - t0);
                     if (r.status == 0) {
                       DocumentCache::Loaded err;
                       err.error = "cannot fetch '" + url + "': " + r.error;
-                      return fail(err);
+                      return then(std::move(err));
                     }
                     DocumentCache::Loaded doc = documents_.storeHttp(url, r.status, r.body, r.headers);
-                    if (!doc.document) return fail(doc);
-                    metrics_.document_processing_time.observe(Clock::now() - t0);
-                    startDocument(shared, doc.document, std::move(data), delay, w);
+                    if (doc.document) metrics_.document_processing_time.observe(Clock::now() - t0);
+                    then(std::move(doc));
                   },
                   documents_.httpValidators(url));
     return;
   }
   DocumentCache::Loaded doc = documents_.load(url);
-  if (!doc.document) return fail(doc);
-  metrics_.document_processing_time.observe(Clock::now() - t0);
-  startDocument(shared, doc.document, std::move(data), delay, w);
+  if (doc.document) metrics_.document_processing_time.observe(Clock::now() - t0);
+  then(std::move(doc));
 }
 
 void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxml::Document> document,

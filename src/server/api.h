@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "calls/service.h"
 #include "server/config.h"
 #include "server/documents.h"
 #include "server/metrics.h"
@@ -21,6 +22,13 @@ class Api {
       std::vector<std::unique_ptr<Worker>>& workers);
   void handle(http::Request&& request, http::Reply reply);
 
+  // Calls (docs/interactions.md). The node's call service, once it runs (primary only).
+  void setCalls(calls::Service* calls) { calls_.store(calls, std::memory_order_release); }
+  // calls::Service hooks (any thread): start a call's session unless it exists, then deliver its
+  // events; deliver an event to a call's session. `done(durable)` once the effect is stored.
+  void startCall(calls::CallStart start, std::function<void(bool)> done);
+  void deliverCall(const std::string& sessionId, const calls::Entry& entry, std::function<void(bool)> done);
+
  private:
   struct Call;
   void start(Call& call);
@@ -28,6 +36,10 @@ class Api {
                      boost::json::object data, std::chrono::milliseconds delay, Worker& w);
   void sessionCall(Call& call, const std::string& sessionId, const std::string& verb, const std::string& name);
   void listSessions(Call& call);
+  void callEvents(std::shared_ptr<Call> call);
+  void callReplies(std::shared_ptr<Call> call);
+  // A document by URL (file: under the roots, or http://, fetched on `w`'s loop), then `then`.
+  void loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then);
   void answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok);
   Worker& workerFor(const std::string& sessionId);
 
@@ -36,6 +48,7 @@ class Api {
   DocumentCache& documents_;
   std::vector<std::unique_ptr<Worker>>& workers_;
   std::atomic<uint64_t> nextRequest_{0};
+  std::atomic<calls::Service*> calls_{nullptr};
 };
 
 }  // namespace ors::server

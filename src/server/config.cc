@@ -122,6 +122,14 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key == "persistence/unload-after") {
     if (!(s = num(365ull * 86'400'000))) return s;
     unloadAfter = std::chrono::milliseconds(n);
+  } else if (key == "orchestration/call-watching-timeout") {
+    if (!(s = num(3'600'000)) || n == 0) return s ? Status::error(key + " must be > 0") : s;
+    callWatchingTimeout = std::chrono::milliseconds(n);
+  } else if (key.rfind("routing-points/", 0) == 0 && key.size() > 15) {
+    if (value.empty()) routingPoints.erase(key.substr(15));
+    else routingPoints[key.substr(15)] = value;
+  } else if (key == "persistence/call-feed") {
+    callFeed = value;
   } else if (key == "persistence/max-size") {
     if (!(s = num(1ull << 50))) return s;
     storeMaxBytes = n;

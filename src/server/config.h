@@ -30,6 +30,10 @@ struct Config {
   std::chrono::milliseconds documentRevalidate{1000};  // http:// documents: revalidate at most this often
   std::string clusterFile;                  // cluster-file: the cluster's description ("": one node)
   std::chrono::milliseconds healthPeriod{500};  // health-check-interval: GET /heartbeat of the others
+  // Calls (docs/interactions.md): how long the other nodes give a call's assigned node to claim it.
+  std::chrono::milliseconds callWatchingTimeout{5000};  // call-watching-timeout
+  // [routing-points] DN = strategy src: a call arriving at the DN starts the strategy.
+  std::map<std::string, std::string> routingPoints;
   // [http]
   std::string address = "0.0.0.0";
   uint16_t port = 7210;
@@ -45,6 +49,9 @@ struct Config {
   bool fullSync = true;                     // sync=full: commits survive power loss; normal: crashes
   uint64_t storeMaxBytes = 0;               // max-size: the store refuses to grow beyond (0: no cap)
   std::chrono::milliseconds unloadAfter{0};  // unload-after: idle sessions leave memory (0: never)
+  // call-feed: the SQLite file of the call feed, shared by the nodes of one machine ("": in the
+  // data directory). The Redis store keeps the feed in Redis.
+  std::string callFeed;
 
   // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
   // or http://address:port as bound), the base of BasicHTTP locations.

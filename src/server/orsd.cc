@@ -61,14 +61,18 @@ std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, 
 // What a primary runs: the store, the workers with the sessions, and the API over them.
 struct Primary {
   std::unique_ptr<ors::store::SessionStore> store;
+  std::unique_ptr<ors::calls::Service> calls;
   std::vector<std::unique_ptr<ors::server::Worker>> workers;
   std::unique_ptr<ors::server::Api> api;
   size_t restored = 0;
   ~Primary() {
-    // The store's last answers go to the workers' event loops: it closes (flushes) while they exist.
+    // The call service posts to the workers: it stops first (its position saved). The store's
+    // last answers go to the workers' event loops: it closes (flushes) while they exist.
+    if (calls) calls->stop();
     if (store) store->close();
     api.reset();
     workers.clear();  // each joins its thread
+    calls.reset();
     store.reset();
   }
 };
@@ -83,7 +87,8 @@ using RemoteDelivery = std::function<bool(const std::string& sessionId, ors::scx
 ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
                                                    ors::server::DocumentCache& documents, unsigned n,
                                                    RemoteDelivery remote, const std::string& clusterName,
-                                                   std::function<std::string()> fence) {
+                                                   std::function<std::string()> fence,
+                                                   std::function<std::vector<uint32_t>()> liveNodes) {
   auto p = std::make_unique<Primary>();
   if (config.persistence == "sqlite") {
     ors::store::SqliteOptions so;
@@ -103,8 +108,30 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
     if (!opened) return opened.status();
     p->store = std::move(*opened);
   }
-  for (unsigned i = 0; i < n; ++i)
+  // The call feed: in Redis with the Redis store, else a SQLite file (shared by the nodes of a
+  // machine when persistence/call-feed names the same file).
+  auto feed = config.persistence == "redis"
+                  ? ors::calls::openRedisFeed(config.redisNodes, clusterName)
+                  : ors::calls::openSqliteFeed(config.callFeed.empty() ? config.dataDir + "/calls.db" : config.callFeed);
+  if (!feed) return feed.status();
+  Primary* raw = p.get();
+  ors::calls::Service::Options co;
+  co.node = config.nodeId;
+  co.routingPoints = config.routingPoints;
+  co.watchingTimeout = config.callWatchingTimeout;
+  ors::calls::Service::Hooks hooks;
+  hooks.liveNodes = std::move(liveNodes);
+  hooks.start = [raw](ors::calls::CallStart start, ors::calls::Service::Done done) {
+    raw->api->startCall(std::move(start), std::move(done));
+  };
+  hooks.deliver = [raw](const std::string& id, const ors::calls::Entry& e, ors::calls::Service::Done done) {
+    raw->api->deliverCall(id, e, std::move(done));
+  };
+  p->calls = std::make_unique<ors::calls::Service>(std::move(*feed), std::move(co), std::move(hooks));
+  for (unsigned i = 0; i < n; ++i) {
     p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
+    p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions) { raw->calls->publish(std::move(actions)); });
+  }
   auto& workers = p->workers;
   for (auto& w : workers) {
     w->start([&workers, n, &config, remote](const std::string& id, ors::scxml::Event e) {
@@ -120,6 +147,19 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
     p->restored = *restored;
   }
   p->api = std::make_unique<ors::server::Api>(config, metrics, documents, workers);
+  p->api->setCalls(p->calls.get());
+  // The calls the restored sessions serve are this node's: their events go on to them.
+  std::vector<std::pair<std::string, std::string>> mine;
+  std::mutex mineMu;
+  std::vector<std::promise<void>> listed(workers.size());
+  for (size_t i = 0; i < workers.size(); ++i)
+    workers[i]->post([&, i](ors::server::Worker& w) {
+      std::lock_guard<std::mutex> lk(mineMu);
+      for (const auto& [session, call] : w.calls()) mine.emplace_back(call, session);
+      listed[i].set_value();
+    }, /*force=*/true);
+  for (auto& l : listed) l.get_future().wait();
+  p->calls->startReading(std::move(mine));
   return p;
 }
 
@@ -353,6 +393,16 @@ int main(int argc, char** argv) {
   // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
   // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
   // sender as error.communication.
+  // The nodes that take calls now: this one, and those with an instance answering as primary.
+  auto liveNodes = [&]() {
+    std::vector<uint32_t> live;
+    for (const auto& [id, node] : clusterMap.nodes) {
+      bool up = id == config.nodeId || liveness(node.primary) == ors::cluster::Liveness::kPrimary ||
+                (node.backup && liveness(*node.backup) == ors::cluster::Liveness::kPrimary);
+      if (up) live.push_back(id);
+    }
+    return live;
+  };
   RemoteDelivery remote = [&](const std::string& id, ors::scxml::Event e) {
     std::optional<uint32_t> owner = ors::sessionIdNode(id);
     if (!owner) return false;
@@ -387,7 +437,7 @@ int main(int argc, char** argv) {
   auto takeOver = [&]() -> bool {
     auto t0 = std::chrono::steady_clock::now();
     ors::Result<std::unique_ptr<Primary>> p =
-        startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); });
+        startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
     if (!p) {
       std::cerr << "orsd: " << p.status().message() << "\n";
       return false;

@@ -84,11 +84,19 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                       afterJob();
                     });
     };
-    ro.sendExternal = [this](const std::string& fromId, scxml::SendRequest& req) { return sendBasicHttp(fromId, req); };
+    ro.sendExternal = [this](const std::string& fromId, scxml::SendRequest& req) {
+      return req.type == calls::kCallProcessorType ? sendCallAction(fromId, req) : sendBasicHttp(fromId, req);
+    };
     ro.onLog = [](const scxml::Session& s, const std::string& label, const std::string& text) {
       std::clog << s.id() << " " << label << ": " << text << "\n";
     };
-    ro.onFinished = [this](const scxml::Session&) { metrics_.sessions_ended_total.fetch_add(1); };
+    ro.onFinished = [this](const scxml::Session& s) {
+      metrics_.sessions_ended_total.fetch_add(1);
+      if (!store_) {  // with a store, persist() forgets them with the record
+        callOf_.erase(s.id());
+        feedPos_.erase(s.id());
+      }
+    };
     ro.trackChanges = store_ != nullptr;
     runtime_ = std::make_unique<scxml::Runtime>(engine_.get(), ro);
     wakeTimer_ = std::make_unique<net::steady_timer>(ioc_);
@@ -166,7 +174,7 @@ namespace {
 // the ids of the requests it has not answered yet (their callers are gone after a restart; the
 // ids say which answers were lost).
 std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::Runtime::PendingSend>& sends,
-                          const boost::json::array& requests) {
+                          const boost::json::array& requests, const std::string& callFields) {
   boost::json::array list;
   auto steadyNow = scxml::Runtime::Clock::now();
   auto wallNow = std::chrono::system_clock::now();
@@ -183,13 +191,71 @@ std::string sessionRecord(const std::string& snapshot, const std::vector<scxml::
   out += snapshot;
   if (!list.empty()) out += ",\"sends\":" + boost::json::serialize(list);
   if (!requests.empty()) out += ",\"requests\":" + boost::json::serialize(requests);
+  out += callFields;
   out += '}';
   return out;
 }
 
 }  // namespace
 
+std::string Worker::callFields(const std::string& sessionId) const {
+  std::string out;
+  if (auto c = callOf_.find(sessionId); c != callOf_.end()) out += ",\"call\":" + boost::json::serialize(boost::json::value(c->second));
+  if (auto f = feedPos_.find(sessionId); f != feedPos_.end()) out += ",\"feed\":\"" + f->second.str() + "\"";
+  return out;
+}
+
+bool Worker::deliverFeed(const std::string& sessionId, const calls::Entry& entry) {
+  if (!runtime_->find(sessionId)) return false;
+  auto [it, fresh] = feedPos_.try_emplace(sessionId, entry.id);
+  if (!fresh) {
+    if (entry.id <= it->second) return true;  // applied before (a replay after a failover)
+    it->second = entry.id;
+  }
+  scxml::Event e;
+  e.type = scxml::Event::Type::kExternal;
+  const boost::json::value* name = entry.body.if_contains("event");
+  e.name = name && name->is_string() ? std::string(name->get_string()) : std::string("call.event");
+  e.data = entry.body;
+  e.origintype = calls::kCallProcessorType;
+  runtime_->deliver(sessionId, std::move(e));
+  return true;
+}
+
+// <send type="call" event="ACTION">: a routing action for the session's call (or the call named
+// by `target`), with the send's data as its parameters. It leaves for the reply channel once the
+// step is durable; the adapter's answer comes back through the feed as ACTION.done or
+// error.ACTION with this send's id as `requestid`.
+scxml::SendOutcome Worker::sendCallAction(const std::string& fromId, scxml::SendRequest& req) {
+  std::string call = req.target;
+  if (call.empty()) {
+    auto it = callOf_.find(fromId);
+    if (it == callOf_.end()) return scxml::SendOutcome::kUnreachable;  // this session serves no call
+    call = it->second;
+  }
+  if (req.event.name.empty()) return scxml::SendOutcome::kInvalid;
+  actions_.push_back(boost::json::object{{"action", req.event.name},
+                                         {"call", call},
+                                         {"session", fromId},
+                                         {"node", config_.nodeId},
+                                         {"requestid", req.sendid},
+                                         {"params", req.event.data.is_null() ? boost::json::value(boost::json::object())
+                                                                             : req.event.data}});
+  return scxml::SendOutcome::kOk;
+}
+
 void Worker::persist() {
+  if (!actions_.empty()) {
+    std::vector<boost::json::object> out = std::move(actions_);
+    actions_.clear();
+    whenDurable([this, out = std::move(out)](const Status& st) mutable {
+      if (!st) {
+        std::clog << "orsd: " << out.size() << " routing actions dropped: their step is not durable: " << st.message() << "\n";
+        return;
+      }
+      if (publishActions_) publishActions_(std::move(out));
+    });
+  }
   if (!store_) return;
   std::vector<std::string> ids = runtime_->takeChanged();
   if (ids.empty() && durable_.empty()) return;
@@ -202,6 +268,8 @@ void Worker::persist() {
     if (!s) {
       batch.erase.push_back(id);
       if (tracking) lastActive_.erase(id);
+      callOf_.erase(id);
+      feedPos_.erase(id);
       continue;
     }
     if (tracking) lastActive_[id] = now;
@@ -217,7 +285,7 @@ void Worker::persist() {
       batch.documents.push_back({doc.hash, doc.url, doc.source});
       docs_.emplace(doc.hash, s->sharedDocument());
     }
-    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), openRequests(id))});
+    batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), openRequests(id), callFields(id))});
   }
   batch.done = [this, waiting = std::move(durable_), snapFailure](const Status& written) mutable {
     if (!written) metrics_.store_failures_total.fetch_add(1, std::memory_order_relaxed);
@@ -325,6 +393,10 @@ bool Worker::restoreRecord(const store::SessionRecord& r, std::string* why) {
       runtime_->restoreSend(r.id, std::move(req), std::max(steadyDue, steadyNow));
     }
   }
+  if (const boost::json::value* call = rec->if_contains("call"); call && call->is_string())
+    callOf_[r.id] = std::string(call->get_string());
+  if (const boost::json::value* feed = rec->if_contains("feed"); feed && feed->is_string())
+    if (std::optional<calls::FeedId> at = calls::FeedId::parse(feed->get_string())) feedPos_[r.id] = *at;
   if (const boost::json::value* open = rec->if_contains("requests"); open && open->is_array() && !open->get_array().empty())
     std::clog << "orsd: session " << r.id << " had " << open->get_array().size()
               << " requests open; their callers are gone: " << boost::json::serialize(*open) << "\n";
@@ -392,7 +464,7 @@ void Worker::sweepIdle() {
           !s->hasQueuedEvents() && !s->stepping() && openRequests(id).empty()) {
         Result<std::string> snap = s->snapshot();
         if (snap) {
-          batch.put.push_back({id, s->document().hash, sessionRecord(*snap, runtime_->pendingSends(id), {})});
+          batch.put.push_back({id, s->document().hash, sessionRecord(*snap, runtime_->pendingSends(id), {}, callFields(id))});
           leaving.emplace_back(id, it->second);
         }
       }

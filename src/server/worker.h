@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "calls/feed.h"
 #include "datamodel/datamodel.h"
 #include "http/server.h"
 #include "scxml/runtime.h"
@@ -76,6 +77,18 @@ class Worker {
                  const std::unordered_map<std::string, std::shared_ptr<const scxml::Document>>& documents,
                  size_t* failed);
 
+  // Calls (docs/interactions.md). Where routing actions go once the step that sent them is
+  // durable; set before start().
+  void onCallActions(std::function<void(std::vector<boost::json::object>)> publish) { publishActions_ = std::move(publish); }
+  // The session now serves `call` (<send type="call"> goes to it by default).
+  void setCall(const std::string& sessionId, const std::string& call) { callOf_[sessionId] = call; }
+  // Session id -> the call it serves, for the sessions in memory or unloaded.
+  const std::unordered_map<std::string, std::string>& calls() const { return callOf_; }
+  // A call event from the feed, unless the session already applied it (or a later one): the
+  // session's last feed position is kept in its record, so a node that replays the feed after
+  // a failover delivers nothing twice. False if the session is not in memory.
+  bool deliverFeed(const std::string& sessionId, const calls::Entry& entry);
+
   unsigned index() const { return index_; }
   // Publishes the session count now (worker thread), e.g. before answering a start.
   void publishCounts() { sessions_.store(runtime_->sessionCount() + unloaded_.size(), std::memory_order_release); }
@@ -93,6 +106,8 @@ class Worker {
   boost::json::array openRequests(const std::string& sessionId) const;  // ids awaiting <ws:response>
   scxml::Value ioprocessorsFor(const std::string& sessionId) const;
   scxml::SendOutcome sendBasicHttp(const std::string& fromId, scxml::SendRequest& req);
+  scxml::SendOutcome sendCallAction(const std::string& fromId, scxml::SendRequest& req);
+  std::string callFields(const std::string& sessionId) const;  // ,"call":...,"feed":... of its record
   void onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
                  const scxml::Value& params);
 
@@ -119,6 +134,12 @@ class Worker {
   std::multimap<std::chrono::steady_clock::time_point, std::string> wakes_;
   std::unique_ptr<boost::asio::steady_timer> sweepTimer_, wakeTimer_;
   size_t unloadedSinceShrink_ = 0;
+  // Worker thread only: calls served by sessions, the last feed entry each applied, and routing
+  // actions waiting for the step that sent them to be durable.
+  std::unordered_map<std::string, std::string> callOf_;
+  std::unordered_map<std::string, calls::FeedId> feedPos_;
+  std::vector<boost::json::object> actions_;
+  std::function<void(std::vector<boost::json::object>)> publishActions_;
   struct Pending {
     std::string sessionId;
     http::Reply reply;

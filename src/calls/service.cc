@@ -1,0 +1,289 @@
+#include "calls/service.h"
+
+#include <boost/asio/post.hpp>
+#include <iostream>
+
+#include "calls/assign.h"
+#include "common/ids.h"
+
+namespace ors::calls {
+
+namespace net = boost::asio;
+
+namespace {
+
+constexpr size_t kReadBatch = 512;
+constexpr int64_t kForgetAfterMs = 3'600'000;  // a call with no event for an hour
+constexpr int64_t kRetryMs = 200;              // a claim lookup that failed (store unreachable)
+
+std::string field(const boost::json::object& o, const char* key) {
+  const boost::json::value* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+// The position just before `id`: reading after it reads `id` again.
+FeedId before(FeedId id) {
+  if (id.seq > 0) return {id.ms, id.seq - 1};
+  if (id.ms > 0) return {id.ms - 1, UINT64_MAX};
+  return {};
+}
+
+}  // namespace
+
+Service::Service(std::unique_ptr<Feed> feed, Options options, Hooks hooks)
+    : feed_(std::move(feed)),
+      options_(std::move(options)),
+      hooks_(std::move(hooks)),
+      work_(net::make_work_guard(ioc_)),
+      timer_(ioc_) {
+  thread_ = std::thread([this] { ioc_.run(); });
+  net::post(ioc_, [this] { tick(); });
+}
+
+Service::~Service() { stop(); }
+
+int64_t Service::nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Service::append(std::vector<boost::json::object> events,
+                     std::function<void(Result<std::vector<FeedId>>)> done) {
+  net::post(ioc_, [this, events = std::move(events), done = std::move(done)] { done(feed_->append(events)); });
+}
+
+void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
+                      std::function<void(Result<std::vector<Entry>>)> done) {
+  net::post(ioc_, [this, after, max, wait, done = std::move(done)]() mutable {
+    Result<std::vector<Entry>> r = feed_->replies(after, max);
+    if (!r || !r->empty() || wait.count() <= 0) return done(std::move(r));
+    waiters_.push_back({after, max, std::chrono::steady_clock::now() + wait, std::move(done)});
+  });
+}
+
+void Service::publish(std::vector<boost::json::object> actions) {
+  net::post(ioc_, [this, actions = std::move(actions)]() mutable {
+    for (auto& a : actions) outbox_.push_back(std::move(a));
+    flushOutbox();
+  });
+}
+
+void Service::startReading(std::vector<std::pair<std::string, std::string>> mine) {
+  net::post(ioc_, [this, mine = std::move(mine)] {
+    for (const auto& [call, session] : mine) {
+      Call& c = calls_[call];
+      c.kind = Call::Kind::kMine;
+      c.session = session;
+      c.lastMs = nowMs();
+    }
+    wantReading_ = true;
+  });
+}
+
+// Where this instance starts: the node's saved position; what earlier instances read, up to
+// the newest entry now, is replayed with the claims looked up.
+bool Service::beginReading() {
+  Result<FeedId> at = feed_->cursor(options_.node);
+  Result<FeedId> last = at ? feed_->last() : at.status();
+  if (!at || !last) {
+    if (!reportedDown_) std::clog << "orsd: the call feed: " << (at ? last.status() : at.status()).message() << "\n";
+    reportedDown_ = true;
+    return false;
+  }
+  reportedDown_ = false;
+  cursor_ = savedCursor_ = *at;
+  replayUntil_ = *last;
+  return true;
+}
+
+void Service::stop() {
+  if (!thread_.joinable()) return;
+  net::post(ioc_, [this] {
+    if (reading_) saveCursor();
+    reading_ = false;
+    timer_.cancel();
+    for (auto& w : waiters_) w.done(std::vector<Entry>());
+    waiters_.clear();
+    work_.reset();
+  });
+  thread_.join();
+}
+
+void Service::tick() {
+  if (!work_.owns_work()) return;  // stopping
+  bool more = false;
+  if (wantReading_ && !reading_) reading_ = beginReading();
+  if (reading_) {
+    Result<std::vector<Entry>> r = feed_->read(cursor_, kReadBatch);
+    if (r) {
+      for (Entry& e : *r) {
+        cursor_ = e.id;
+        process(std::move(e));
+      }
+      more = r->size() == kReadBatch;
+    }
+  }
+  int64_t now = nowMs();
+  // Watched calls whose turn came: claimed meanwhile, or ours to claim.
+  std::vector<std::string> due;
+  for (const auto& [call, c] : calls_)
+    if (c.kind == Call::Kind::kWatching && c.checkAtMs <= now) due.push_back(call);
+  for (const std::string& call : due) {
+    Call& c = calls_[call];
+    Result<std::optional<std::string>> claim = feed_->claimOf(call);
+    if (!claim) {
+      c.checkAtMs = now + kRetryMs;
+      continue;
+    }
+    std::vector<Entry> events = std::move(c.held);
+    for (const Entry& e : events) release(e.id);
+    if (*claim) adopt(call, **claim, std::move(events));
+    else claimAndStart(call, std::move(events));
+  }
+  flushOutbox();
+  answerReplies();
+  if (now - lastSweepMs_ > 10'000) {
+    lastSweepMs_ = now;
+    for (auto it = calls_.begin(); it != calls_.end();)
+      it = it->second.kind != Call::Kind::kWatching && now - it->second.lastMs > kForgetAfterMs ? calls_.erase(it)
+                                                                                               : std::next(it);
+  }
+  if (reading_ && now - lastSaveMs_ >= 200) {
+    lastSaveMs_ = now;
+    saveCursor();
+  }
+  timer_.expires_after(more ? std::chrono::milliseconds(0) : options_.poll);
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+void Service::process(Entry e) {
+  std::string call = field(e.body, "call");
+  if (call.empty()) return;
+  auto it = calls_.find(call);
+  if (it != calls_.end()) {
+    Call& c = it->second;
+    c.lastMs = nowMs();
+    switch (c.kind) {
+      case Call::Kind::kMine:
+        deliver(c.session, e);
+        break;
+      case Call::Kind::kTheirs:
+        break;
+      case Call::Kind::kWatching:
+        hold(e.id);
+        c.held.push_back(std::move(e));
+        break;
+    }
+    return;
+  }
+  // A call this instance knows nothing of. Entries an earlier instance of this node read may
+  // belong to calls it claimed: the store says.
+  if (e.id <= replayUntil_) {
+    Result<std::optional<std::string>> claim = feed_->claimOf(call);
+    if (claim && *claim) return adopt(call, **claim, {std::move(e)});
+  }
+  // Only a call at a routing point is anybody's.
+  if (!options_.routingPoints.count(field(e.body, "dn"))) return;
+  decide(call, {std::move(e)});
+}
+
+void Service::decide(const std::string& call, std::vector<Entry> events) {
+  std::vector<uint32_t> live = hooks_.liveNodes();
+  if (std::find(live.begin(), live.end(), options_.node) == live.end()) live.push_back(options_.node);
+  std::vector<uint32_t> rank = rankNodes(call, std::move(live));
+  size_t pos = static_cast<size_t>(std::find(rank.begin(), rank.end(), options_.node) - rank.begin());
+  if (pos == 0) return claimAndStart(call, std::move(events));
+  // The k-th choice waits k watching timeouts from the call's first event for the ones before it.
+  Call c;
+  c.kind = Call::Kind::kWatching;
+  c.checkAtMs = events.front().timeMs + static_cast<int64_t>(pos) * options_.watchingTimeout.count();
+  c.lastMs = nowMs();
+  for (const Entry& e : events) hold(e.id);
+  c.held = std::move(events);
+  calls_[call] = std::move(c);
+}
+
+void Service::claimAndStart(const std::string& call, std::vector<Entry> events) {
+  std::string mine = std::to_string(options_.node) + "|" + newSessionId(options_.node);
+  Result<std::string> claim = feed_->claim(call, mine);
+  if (!claim) {  // the store is unreachable: watch it and try again soon
+    Call c;
+    c.kind = Call::Kind::kWatching;
+    c.checkAtMs = nowMs() + kRetryMs;
+    c.lastMs = nowMs();
+    for (const Entry& e : events) hold(e.id);
+    c.held = std::move(events);
+    calls_[call] = std::move(c);
+    return;
+  }
+  if (*claim == mine) started_.fetch_add(1, std::memory_order_relaxed);
+  adopt(call, *claim, std::move(events));
+}
+
+void Service::adopt(const std::string& call, const std::string& claim, std::vector<Entry> events) {
+  Call c;
+  c.lastMs = nowMs();
+  size_t bar = claim.find('|');
+  if (bar == std::string::npos || claim.substr(0, bar) != std::to_string(options_.node)) {
+    c.kind = Call::Kind::kTheirs;
+    calls_[call] = std::move(c);
+    return;
+  }
+  c.kind = Call::Kind::kMine;
+  c.session = claim.substr(bar + 1);
+  calls_[call] = c;
+  CallStart start;
+  start.sessionId = c.session;
+  start.call = call;
+  if (!events.empty()) {
+    auto rp = options_.routingPoints.find(field(events.front().body, "dn"));
+    if (rp != options_.routingPoints.end()) start.src = rp->second;
+    start.data = boost::json::object{{"call", events.front().body}};
+  }
+  std::vector<FeedId> ids;
+  for (const Entry& e : events) {
+    hold(e.id);
+    ids.push_back(e.id);
+  }
+  start.events = std::move(events);
+  hooks_.start(std::move(start), [this, ids = std::move(ids)](bool) {
+    net::post(ioc_, [this, ids] {
+      for (FeedId id : ids) release(id);
+    });
+  });
+}
+
+void Service::deliver(const std::string& session, const Entry& e) {
+  hold(e.id);
+  hooks_.deliver(session, e, [this, id = e.id](bool) { net::post(ioc_, [this, id] { release(id); }); });
+}
+
+void Service::saveCursor() {
+  FeedId at = pending_.empty() ? cursor_ : before(*pending_.begin());
+  if (at == savedCursor_) return;
+  if (Status st = feed_->saveCursor(options_.node, at); st) savedCursor_ = at;
+}
+
+void Service::flushOutbox() {
+  if (outbox_.empty()) return;
+  std::vector<boost::json::object> batch(outbox_.begin(), outbox_.end());
+  Result<std::vector<FeedId>> r = feed_->reply(batch);
+  if (!r) return;  // kept: tried again at the next tick
+  outbox_.clear();
+}
+
+void Service::answerReplies() {
+  if (waiters_.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<Waiter> still;
+  for (Waiter& w : waiters_) {
+    Result<std::vector<Entry>> r = feed_->replies(w.after, w.max);
+    if (!r || !r->empty() || now >= w.until) w.done(std::move(r));
+    else still.push_back(std::move(w));
+  }
+  waiters_ = std::move(still);
+}
+
+}  // namespace ors::calls

@@ -1,0 +1,138 @@
+// calls::Service: a primary's side of the call feed (docs/interactions.md).
+//
+// Telephony adapters post call events to any node; the node appends them to the one shared feed
+// (append). Every primary reads the whole feed, in order, and for each call decides alone, the
+// same way as every other node, who handles it: the call's first event at a routing-point DN
+// ranks the live nodes for that call (assign.h). The first node claims the call in the feed's
+// store and starts the routing point's strategy for it; the k-th node watches it, and claims it
+// itself if nobody has after k x call-watching-timeout (the contract's reserved node, then the
+// rest). A claim is set only where none is, so exactly one node starts one session per call, even
+// when several try. Later events of a claimed call go to its session as external events.
+//
+// The node's read position is saved in the store, never past an event whose effect on a session
+// is not durable yet (nor one still held for a watched call), so the instance that takes over a
+// node goes on from it; sessions skip the events they already applied (Worker keeps each one's
+// last feed position in its record).
+//
+// Strategies' routing actions (<send type="call">) go out on the reply channel (publish) once the
+// step that sent them is durable; adapters read it (replies) and answer with call events such as
+// `route.done`, carrying the action's `requestid`.
+//
+// Threading: one thread of its own runs the feed (which blocks on I/O) and every decision; the
+// public calls may come from any thread and their `done` runs on that thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "calls/feed.h"
+
+namespace ors::calls {
+
+// A call's session to start (unless it exists), then the events to deliver to it, in order.
+struct CallStart {
+  std::string sessionId;
+  std::string call;
+  std::string src;            // the routing point's strategy
+  boost::json::object data;   // top-level <data> by id: {"call": first event}
+  std::vector<Entry> events;
+};
+
+class Service {
+ public:
+  struct Options {
+    uint32_t node = 1;
+    std::map<std::string, std::string> routingPoints;  // DN -> strategy src
+    std::chrono::milliseconds watchingTimeout{5000};
+    std::chrono::milliseconds poll{5};                 // how often the feed is read when idle
+  };
+  // `durable` is called once with whether the effect reached the store.
+  using Done = std::function<void(bool durable)>;
+  struct Hooks {
+    std::function<std::vector<uint32_t>()> liveNodes;  // thread-safe; this node included
+    std::function<void(CallStart, Done)> start;
+    std::function<void(const std::string& sessionId, const Entry& event, Done)> deliver;
+  };
+
+  Service(std::unique_ptr<Feed> feed, Options options, Hooks hooks);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Appends adapters' call events; `done` gets their feed ids once durable.
+  void append(std::vector<boost::json::object> events, std::function<void(Result<std::vector<FeedId>>)> done);
+  // Routing actions after `after`, waiting up to `wait` for the first one.
+  void replies(FeedId after, size_t max, std::chrono::milliseconds wait,
+               std::function<void(Result<std::vector<Entry>>)> done);
+  // Routing actions to the reply channel (retried until the store takes them).
+  void publish(std::vector<boost::json::object> actions);
+  // Starts reading the feed from the node's saved position (the primary, once its sessions are
+  // restored), knowing the calls (call id, session id) those sessions serve.
+  void startReading(std::vector<std::pair<std::string, std::string>> mine = {});
+  // Saves the read position and stops the thread (pending appends are answered first).
+  void stop();
+
+  // For tests and metrics (any thread).
+  uint64_t callsStarted() const { return started_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Call {
+    enum class Kind : uint8_t { kMine, kTheirs, kWatching } kind = Kind::kTheirs;
+    std::string session;          // kMine
+    int64_t checkAtMs = 0;        // kWatching: when to look for a claim
+    std::vector<Entry> held;      // kWatching: its events so far
+    int64_t lastMs = 0;           // the last event (forgotten after an hour without one)
+  };
+
+  void tick();
+  bool beginReading();
+  void process(Entry e);
+  void decide(const std::string& call, std::vector<Entry> events);
+  void claimAndStart(const std::string& call, std::vector<Entry> events);
+  void adopt(const std::string& call, const std::string& claim, std::vector<Entry> events);
+  void deliver(const std::string& session, const Entry& e);
+  void hold(FeedId id) { pending_.insert(id); }
+  void release(FeedId id) { pending_.erase(pending_.find(id)); }
+  void saveCursor();
+  void flushOutbox();
+  void answerReplies();
+  static int64_t nowMs();
+
+  std::unique_ptr<Feed> feed_;
+  Options options_;
+  Hooks hooks_;
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer timer_;
+  std::thread thread_;
+  std::atomic<uint64_t> started_{0};
+
+  // Service thread only.
+  bool wantReading_ = false, reading_ = false, reportedDown_ = false;
+  FeedId cursor_;                // the last entry read
+  FeedId replayUntil_;           // entries up to here were read by an earlier instance: ask claims
+  FeedId savedCursor_;
+  std::multiset<FeedId> pending_;  // read, but their effect not durable yet
+  std::unordered_map<std::string, Call> calls_;
+  std::deque<boost::json::object> outbox_;
+  struct Waiter {
+    FeedId after;
+    size_t max;
+    std::chrono::steady_clock::time_point until;
+    std::function<void(Result<std::vector<Entry>>)> done;
+  };
+  std::vector<Waiter> waiters_;
+  int64_t lastSweepMs_ = 0, lastSaveMs_ = 0;
+};
+
+}  // namespace ors::calls
