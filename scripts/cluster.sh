@@ -3,31 +3,35 @@
 # utils/create-cluster): a Redis Cluster (3 masters, 1 replica each) and NODES orsd nodes (default
 # 3), each a primary and a backup, and the cluster file they all read.
 #
-#   scripts/cluster.sh start DIR [NODES] [BUILD_DIR] [--store redis|sqlite]
+#   scripts/cluster.sh start DIR [NODES] [BUILD_DIR] [--store redis|sqlite] [--set SECTION/OPTION=VALUE]...
 #                                       writes DIR/cluster.ini, starts Redis and 2 x NODES orsd
+#                                       (each --set goes to every orsd, e.g. routing-points/7001=x.scxml)
 #   scripts/cluster.sh status DIR       each instance: URL, node, role (from its /heartbeat)
 #   scripts/cluster.sh stop DIR         SIGTERM to every instance, waits; then stops Redis
 #
 # --store redis (the default): sessions in the Redis Cluster (DIR/redis, scripts/redis-cluster.sh),
 # the primary of each node chosen by a lease in Redis; each instance has its own data directory.
-# --store sqlite: no Redis; each node's pair shares DIR/node<N>/sessions.db and a file lock.
+# --store sqlite: no Redis; each node's pair shares DIR/node<N>/sessions.db and a file lock, and
+# every node the call feed DIR/calls.db.
 # Ports are picked free by the OS. Documents are served from DIR/docs and the repo's examples/.
 # Each instance logs to DIR/node<N>-<a|b>.log; its pid is in DIR/node<N>-<a|b>.pid.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 store=redis
 args=()
+extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --store) store=${2:-}; shift 2 ;;
   --store=*) store=${1#--store=}; shift ;;
+  --set) extra+=(--set "${2:-}"); shift 2 ;;
   *) args+=("$1"); shift ;;
   esac
 done
 set -- "${args[@]}"
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,17p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,19p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case "$store" in redis | sqlite) ;; *) echo "--store must be redis or sqlite"; exit 2 ;; esac
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -44,6 +48,8 @@ start)
     [ -n "$redis_nodes" ] || { echo "the Redis Cluster did not start"; exit 1; }
     echo "redis-nodes = $redis_nodes"
     store_settings=(--set persistence/type=redis --set "persistence/redis-nodes=$redis_nodes")
+  else
+    store_settings=(--set "persistence/call-feed=$dir/calls.db")
   fi
   {
     echo "# written by scripts/cluster.sh"
@@ -64,7 +70,7 @@ start)
       [ "$store" = redis ] && data=$dir/$tag
       "$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$data" \
         --set "orchestration/cluster-file=$dir/cluster.ini" \
-        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" >"$dir/$tag.log" 2>&1 &
+        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" ${extra[@]+"${extra[@]}"} >"$dir/$tag.log" 2>&1 &
       echo $! >"$dir/$tag.pid"
       # The primary first: it takes the node's lock or lease; the backup then finds it taken.
       for _ in $(seq 200); do grep -q listening "$dir/$tag.log" && break; sleep 0.05; done

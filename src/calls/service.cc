@@ -61,9 +61,10 @@ void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
   });
 }
 
-void Service::publish(std::vector<boost::json::object> actions) {
-  net::post(ioc_, [this, actions = std::move(actions)]() mutable {
+void Service::publish(std::vector<boost::json::object> actions, std::function<void()> published) {
+  net::post(ioc_, [this, actions = std::move(actions), published = std::move(published)]() mutable {
     for (auto& a : actions) outbox_.push_back(std::move(a));
+    if (published) published_.push_back(std::move(published));
     flushOutbox();
   });
 }
@@ -272,6 +273,9 @@ void Service::flushOutbox() {
   Result<std::vector<FeedId>> r = feed_->reply(batch);
   if (!r) return;  // kept: tried again at the next tick
   outbox_.clear();
+  std::vector<std::function<void()>> done = std::move(published_);
+  published_.clear();
+  for (auto& f : done) f();
 }
 
 void Service::answerReplies() {

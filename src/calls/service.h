@@ -74,8 +74,9 @@ class Service {
   // Routing actions after `after`, waiting up to `wait` for the first one.
   void replies(FeedId after, size_t max, std::chrono::milliseconds wait,
                std::function<void(Result<std::vector<Entry>>)> done);
-  // Routing actions to the reply channel (retried until the store takes them).
-  void publish(std::vector<boost::json::object> actions);
+  // Routing actions to the reply channel (retried until the store takes them); `published`
+  // runs on the service's thread once it has.
+  void publish(std::vector<boost::json::object> actions, std::function<void()> published = {});
   // Starts reading the feed from the node's saved position (the primary, once its sessions are
   // restored), knowing the calls (call id, session id) those sessions serve.
   void startReading(std::vector<std::pair<std::string, std::string>> mine = {});
@@ -125,6 +126,7 @@ class Service {
   std::multiset<FeedId> pending_;  // read, but their effect not durable yet
   std::unordered_map<std::string, Call> calls_;
   std::deque<boost::json::object> outbox_;
+  std::vector<std::function<void()>> published_;  // for what is in outbox_
   struct Waiter {
     FeedId after;
     size_t max;

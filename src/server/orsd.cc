@@ -130,7 +130,9 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
   p->calls = std::make_unique<ors::calls::Service>(std::move(*feed), std::move(co), std::move(hooks));
   for (unsigned i = 0; i < n; ++i) {
     p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
-    p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions) { raw->calls->publish(std::move(actions)); });
+    p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions, std::function<void()> published) {
+      raw->calls->publish(std::move(actions), std::move(published));
+    });
   }
   auto& workers = p->workers;
   for (auto& w : workers) {
@@ -393,14 +395,17 @@ int main(int argc, char** argv) {
   // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
   // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
   // sender as error.communication.
-  // The nodes that take calls now: this one, and those with an instance answering as primary.
+  // The nodes that take calls now: this one, and those with an instance answering as primary or
+  // not checked yet (at start-up every node computes the same assignment; a node that turns out
+  // to be down has its calls taken by the next in rank after the watching timeout).
   auto liveNodes = [&]() {
     std::vector<uint32_t> live;
-    for (const auto& [id, node] : clusterMap.nodes) {
-      bool up = id == config.nodeId || liveness(node.primary) == ors::cluster::Liveness::kPrimary ||
-                (node.backup && liveness(*node.backup) == ors::cluster::Liveness::kPrimary);
-      if (up) live.push_back(id);
-    }
+    auto serves = [&](const ors::cluster::Instance& i) {
+      auto l = liveness(i);
+      return l == ors::cluster::Liveness::kPrimary || l == ors::cluster::Liveness::kUnknown;
+    };
+    for (const auto& [id, node] : clusterMap.nodes)
+      if (id == config.nodeId || serves(node.primary) || (node.backup && serves(*node.backup))) live.push_back(id);
     return live;
   };
   RemoteDelivery remote = [&](const std::string& id, ors::scxml::Event e) {

@@ -95,6 +95,7 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
       if (!store_) {  // with a store, persist() forgets them with the record
         callOf_.erase(s.id());
         feedPos_.erase(s.id());
+        outbox_.erase(s.id());
       }
     };
     ro.trackChanges = store_ != nullptr;
@@ -202,6 +203,10 @@ std::string Worker::callFields(const std::string& sessionId) const {
   std::string out;
   if (auto c = callOf_.find(sessionId); c != callOf_.end()) out += ",\"call\":" + boost::json::serialize(boost::json::value(c->second));
   if (auto f = feedPos_.find(sessionId); f != feedPos_.end()) out += ",\"feed\":\"" + f->second.str() + "\"";
+  if (auto o = outbox_.find(sessionId); o != outbox_.end() && !o->second.empty()) {
+    boost::json::array list(o->second.begin(), o->second.end());
+    out += ",\"outbox\":" + boost::json::serialize(list);
+  }
   return out;
 }
 
@@ -234,14 +239,42 @@ scxml::SendOutcome Worker::sendCallAction(const std::string& fromId, scxml::Send
     call = it->second;
   }
   if (req.event.name.empty()) return scxml::SendOutcome::kInvalid;
-  actions_.push_back(boost::json::object{{"action", req.event.name},
-                                         {"call", call},
-                                         {"session", fromId},
-                                         {"node", config_.nodeId},
-                                         {"requestid", req.sendid},
-                                         {"params", req.event.data.is_null() ? boost::json::value(boost::json::object())
-                                                                             : req.event.data}});
+  boost::json::object action{{"action", req.event.name},
+                             {"call", call},
+                             {"session", fromId},
+                             {"node", config_.nodeId},
+                             {"requestid", req.sendid},
+                             {"params", req.event.data.is_null() ? boost::json::value(boost::json::object()) : req.event.data}};
+  outbox_[fromId].push_back(action);
+  actions_.push_back(std::move(action));
   return scxml::SendOutcome::kOk;
+}
+
+// Out to the reply channel; once it has them, they leave the sessions' outboxes (the records
+// drop them at their next write).
+void Worker::publish(std::vector<boost::json::object> actions) {
+  if (!publishActions_ || actions.empty()) return;
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const auto& a : actions) {
+    auto str = [&](const char* k) {
+      const boost::json::value* v = a.if_contains(k);
+      return v && v->is_string() ? std::string(v->get_string()) : std::string();
+    };
+    keys.emplace_back(str("session"), str("requestid"));
+  }
+  publishActions_(std::move(actions), [this, keys = std::move(keys)] {
+    net::post(ioc_, [this, keys] {
+      for (const auto& [session, requestid] : keys) {
+        auto it = outbox_.find(session);
+        if (it == outbox_.end()) continue;
+        std::erase_if(it->second, [&](const boost::json::object& a) {
+          const boost::json::value* v = a.if_contains("requestid");
+          return v && v->is_string() && v->get_string() == requestid;
+        });
+        if (it->second.empty()) outbox_.erase(it);
+      }
+    });
+  });
 }
 
 void Worker::persist() {
@@ -250,10 +283,11 @@ void Worker::persist() {
     actions_.clear();
     whenDurable([this, out = std::move(out)](const Status& st) mutable {
       if (!st) {
-        std::clog << "orsd: " << out.size() << " routing actions dropped: their step is not durable: " << st.message() << "\n";
+        std::clog << "orsd: " << out.size() << " routing actions held back: their step is not durable: " << st.message()
+                  << "\n";
         return;
       }
-      if (publishActions_) publishActions_(std::move(out));
+      publish(std::move(out));
     });
   }
   if (!store_) return;
@@ -270,6 +304,7 @@ void Worker::persist() {
       if (tracking) lastActive_.erase(id);
       callOf_.erase(id);
       feedPos_.erase(id);
+      outbox_.erase(id);
       continue;
     }
     if (tracking) lastActive_[id] = now;
@@ -397,6 +432,14 @@ bool Worker::restoreRecord(const store::SessionRecord& r, std::string* why) {
     callOf_[r.id] = std::string(call->get_string());
   if (const boost::json::value* feed = rec->if_contains("feed"); feed && feed->is_string())
     if (std::optional<calls::FeedId> at = calls::FeedId::parse(feed->get_string())) feedPos_[r.id] = *at;
+  if (const boost::json::value* out = rec->if_contains("outbox"); out && out->is_array() && !out->get_array().empty()) {
+    // Sent by a step that was durable, perhaps never out: out again.
+    std::vector<boost::json::object> again;
+    for (const boost::json::value& a : out->get_array())
+      if (a.is_object()) again.push_back(a.get_object());
+    outbox_[r.id] = again;
+    publish(std::move(again));
+  }
   if (const boost::json::value* open = rec->if_contains("requests"); open && open->is_array() && !open->get_array().empty())
     std::clog << "orsd: session " << r.id << " had " << open->get_array().size()
               << " requests open; their callers are gone: " << boost::json::serialize(*open) << "\n";

@@ -78,8 +78,9 @@ class Worker {
                  size_t* failed);
 
   // Calls (docs/interactions.md). Where routing actions go once the step that sent them is
-  // durable; set before start().
-  void onCallActions(std::function<void(std::vector<boost::json::object>)> publish) { publishActions_ = std::move(publish); }
+  // durable; `published` is to be called once the reply channel has them. Set before start().
+  using Publish = std::function<void(std::vector<boost::json::object> actions, std::function<void()> published)>;
+  void onCallActions(Publish publish) { publishActions_ = std::move(publish); }
   // The session now serves `call` (<send type="call"> goes to it by default).
   void setCall(const std::string& sessionId, const std::string& call) { callOf_[sessionId] = call; }
   // Session id -> the call it serves, for the sessions in memory or unloaded.
@@ -139,7 +140,12 @@ class Worker {
   std::unordered_map<std::string, std::string> callOf_;
   std::unordered_map<std::string, calls::FeedId> feedPos_;
   std::vector<boost::json::object> actions_;
-  std::function<void(std::vector<boost::json::object>)> publishActions_;
+  // Routing actions in the sessions' records until the reply channel confirms them: a primary
+  // that dies after the step is durable but before they are out has its successor send them
+  // (adapters drop an action they had, by session and requestid).
+  std::unordered_map<std::string, std::vector<boost::json::object>> outbox_;
+  Publish publishActions_;
+  void publish(std::vector<boost::json::object> actions);
   struct Pending {
     std::string sessionId;
     http::Reply reply;
