@@ -164,12 +164,7 @@ def main():
                                                      "reason": "callsim does not know this action"}))
 
     # Replies from before this run are not ours: start after the newest.
-    start_after = cluster.call("GET", "/ors/calls/replies?after=0-0&limit=1000")["last"]
-    while True:
-        r = cluster.call("GET", "/ors/calls/replies?after=%s&limit=1000" % start_after)
-        if not r["replies"]:
-            break
-        start_after = r["last"]
+    start_after = cluster.call("GET", "/ors/calls/replies?after=now")["last"]
     threads = [threading.Thread(target=poster, daemon=True), threading.Thread(target=reader, daemon=True)]
     for t in threads:
         t.start()

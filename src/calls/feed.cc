@@ -67,11 +67,8 @@ class SqliteFeed final : public Feed {
     return insert("feed", events);
   }
   Result<std::vector<Entry>> read(FeedId after, size_t max) override { return select("feed", after, max); }
-  Result<FeedId> last() override {
-    Stmt s(db_, "SELECT COALESCE(MAX(id), 0) FROM feed");
-    if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return error("reading the feed");
-    return FeedId{0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
-  }
+  Result<FeedId> last() override { return newest("feed"); }
+  Result<FeedId> lastReply() override { return newest("replies"); }
 
   Result<std::string> claim(const std::string& call, const std::string& value) override {
     Stmt ins(db_, "INSERT OR IGNORE INTO claims(call, value) VALUES(?, ?)");
@@ -150,6 +147,13 @@ class SqliteFeed final : public Feed {
     return Status::error("the call feed: " + m);
   }
 
+  Result<FeedId> newest(const char* table) {
+    std::string sql = std::string("SELECT COALESCE(MAX(id), 0) FROM ") + table;
+    Stmt s(db_, sql.c_str());
+    if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return error(std::string("reading ") + table);
+    return FeedId{0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
+  }
+
   Result<std::vector<FeedId>> insert(const char* table, const std::vector<boost::json::object>& bodies) {
     // BEGIN IMMEDIATE takes the write lock at once, so the busy timeout covers the whole batch.
     if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
@@ -211,8 +215,10 @@ class RedisFeed final : public Feed {
     return add(prefix_ + "feed", events);
   }
   Result<std::vector<Entry>> read(FeedId after, size_t max) override { return range(prefix_ + "feed", after, max); }
-  Result<FeedId> last() override {
-    Result<store::RedisReply> r = redis_->command(prefix_, {"XREVRANGE", prefix_ + "feed", "+", "-", "COUNT", "1"});
+  Result<FeedId> last() override { return newest(prefix_ + "feed"); }
+  Result<FeedId> lastReply() override { return newest(prefix_ + "replies"); }
+  Result<FeedId> newest(const std::string& stream) {
+    Result<store::RedisReply> r = redis_->command(prefix_, {"XREVRANGE", stream, "+", "-", "COUNT", "1"});
     if (!r) return r.status();
     if (r->type != store::RedisReply::Type::kArray) return failure(*r);
     if (r->elements.empty() || r->elements[0].elements.empty()) return FeedId{};

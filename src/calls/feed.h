@@ -64,6 +64,7 @@ class Feed {
   // The reply channel: routing actions for the adapters.
   virtual Result<std::vector<FeedId>> reply(const std::vector<boost::json::object>& actions) = 0;
   virtual Result<std::vector<Entry>> replies(FeedId after, size_t max) = 0;
+  virtual Result<FeedId> lastReply() = 0;
 };
 
 // `path`: the SQLite file (created if absent; WAL, so several processes share it).

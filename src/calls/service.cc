@@ -61,6 +61,10 @@ void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
   });
 }
 
+void Service::lastReply(std::function<void(Result<FeedId>)> done) {
+  net::post(ioc_, [this, done = std::move(done)] { done(feed_->lastReply()); });
+}
+
 void Service::publish(std::vector<boost::json::object> actions, std::function<void()> published) {
   net::post(ioc_, [this, actions = std::move(actions), published = std::move(published)]() mutable {
     for (auto& a : actions) outbox_.push_back(std::move(a));

@@ -74,6 +74,8 @@ class Service {
   // Routing actions after `after`, waiting up to `wait` for the first one.
   void replies(FeedId after, size_t max, std::chrono::milliseconds wait,
                std::function<void(Result<std::vector<Entry>>)> done);
+  // The newest routing action's id (where a new reader starts).
+  void lastReply(std::function<void(Result<FeedId>)> done);
   // Routing actions to the reply channel (retried until the store takes them); `published`
   // runs on the service's thread once it has.
   void publish(std::vector<boost::json::object> actions, std::function<void()> published = {});

@@ -238,8 +238,8 @@ void Api::callEvents(std::shared_ptr<Call> call) {
   });
 }
 
-// GET /ors/calls/replies?after=ID&limit=N&wait=MS: routing actions after ID, waiting up to MS for
-// the first; {"replies": [{"id": ..., "action": ..., "call": ..., "requestid": ..., ...}], "last": ID}.
+// GET /ors/calls/replies?after=ID&limit=N&wait=MS: routing actions after ID (after=now: none, and
+// the newest id), waiting up to MS for the first; {"replies": [{"id": ..., "action": ..., "call": ..., "requestid": ..., ...}], "last": ID}.
 void Api::callReplies(std::shared_ptr<Call> call) {
   calls::Service* calls = calls_.load(std::memory_order_acquire);
   if (!calls) return call->error(bh::status::service_unavailable, "this instance does not serve call replies (yet)");
@@ -247,8 +247,14 @@ void Api::callReplies(std::shared_ptr<Call> call) {
     const boost::json::value* v = call->params.if_contains(key);
     return v && v->is_string() ? std::string(v->get_string()) : std::string(def);
   };
+  if (text("after", "") == "now") {  // where a new reader starts: no replies, the newest id
+    return calls->lastReply([call](Result<calls::FeedId> last) {
+      if (!last) return call->error(bh::status::service_unavailable, last.status().message());
+      call->json(bh::status::ok, boost::json::object{{"replies", boost::json::array()}, {"last", last->str()}});
+    });
+  }
   std::optional<calls::FeedId> after = calls::FeedId::parse(text("after", "0-0"));
-  if (!after) return call->error(bh::status::bad_request, "'after' must be a reply id such as 1700000000000-0");
+  if (!after) return call->error(bh::status::bad_request, "'after' must be a reply id such as 1700000000000-0, or now");
   auto number = [&](const char* key, uint64_t def, uint64_t max, uint64_t* out) {
     std::string v = text(key, "");
     if (v.empty()) return *out = def, true;

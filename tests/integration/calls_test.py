@@ -137,8 +137,9 @@ class Calls(unittest.TestCase):
                 os.kill(self.pid(tag), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # Straight away, before the others' health checks notice: its calls wait for the
-        # watching timeout, then the next node in rank takes them.
+        # At once, before the others' health checks notice: the calls ranked first for node 3
+        # wait for the watching timeout (3 s here), then the next node in rank takes them; once
+        # the checks see node 3 down, the others take its share at once.
         servers = [self.inst[(n, "primary")] for n in (1, 2)] + [self.inst[(2, "backup")]]
         r = self.simulate(servers, 3000, 300, "down-", timeout=30)
         print("\n  3,000 calls with node 3 down: %s" % json.dumps(r))
