@@ -91,6 +91,16 @@ class SqliteFeed final : public Feed {
     return std::optional<std::string>(text(s.get(), 0));
   }
 
+  Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) override {
+    std::vector<std::optional<std::string>> out;
+    for (const std::string& c : calls) {
+      Result<std::optional<std::string>> one = claimOf(c);
+      if (!one) return one.status();
+      out.push_back(std::move(*one));
+    }
+    return out;
+  }
+
   Status saveCursor(uint32_t node, FeedId id) override {
     Stmt s(db_, "INSERT OR REPLACE INTO cursors(node, pos) VALUES(?, ?)");
     if (!s.ok()) return error("saving the feed position");
@@ -208,8 +218,8 @@ class SqliteFeed final : public Feed {
 
 class RedisFeed final : public Feed {
  public:
-  RedisFeed(std::unique_ptr<store::RedisCluster> redis, const std::string& cluster)
-      : redis_(std::move(redis)), prefix_("ORS:" + cluster + ":{calls}:") {}
+  RedisFeed(std::unique_ptr<store::RedisCluster> redis, const std::string& cluster, int replicas)
+      : redis_(std::move(redis)), prefix_("ORS:" + cluster + ":{calls}:"), replicas_(replicas) {}
 
   Result<std::vector<FeedId>> append(const std::vector<boost::json::object>& events) override {
     return add(prefix_ + "feed", events);
@@ -241,6 +251,19 @@ class RedisFeed final : public Feed {
     if (r->type == store::RedisReply::Type::kNil) return std::optional<std::string>();
     if (r->type == store::RedisReply::Type::kString) return std::optional<std::string>(r->str);
     return failure(*r);
+  }
+
+  Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) override {
+    std::vector<std::optional<std::string>> out;
+    if (calls.empty()) return out;
+    store::RedisCluster::Command mget{"MGET"};
+    for (const std::string& c : calls) mget.push_back(prefix_ + "claim:" + c);
+    Result<store::RedisReply> r = redis_->command(prefix_, mget);
+    if (!r) return r.status();
+    if (r->type != store::RedisReply::Type::kArray || r->elements.size() != calls.size()) return failure(*r);
+    for (const auto& e : r->elements)
+      out.push_back(e.type == store::RedisReply::Type::kString ? std::optional<std::string>(e.str) : std::nullopt);
+    return out;
   }
 
   Status saveCursor(uint32_t node, FeedId id) override {
@@ -275,8 +298,16 @@ class RedisFeed final : public Feed {
     // About a million entries are kept: hours of calls at the rates one cluster routes.
     for (const auto& b : bodies)
       cmds.push_back({"XADD", stream, "MAXLEN", "~", "1000000", "*", "ts", ts, "body", boost::json::serialize(b)});
+    // Acknowledged only once replicas have it too: a master's failover loses nothing acknowledged.
+    if (replicas_ > 0) cmds.push_back({"WAIT", std::to_string(replicas_), "1000"});
     Result<std::vector<store::RedisReply>> r = redis_->pipeline(prefix_, cmds);
     if (!r) return r.status();
+    if (replicas_ > 0) {
+      if (r->back().integer < replicas_)
+        return Status::error("the call feed: " + std::to_string(r->back().integer) + " of " + std::to_string(replicas_) +
+                             " Redis replicas confirmed the write");
+      r->pop_back();
+    }
     std::vector<FeedId> ids;
     for (const auto& reply : *r) {
       std::optional<FeedId> id = reply.type == store::RedisReply::Type::kString ? FeedId::parse(reply.str) : std::nullopt;
@@ -311,6 +342,7 @@ class RedisFeed final : public Feed {
 
   std::unique_ptr<store::RedisCluster> redis_;
   std::string prefix_;
+  int replicas_;
 };
 
 }  // namespace
@@ -321,10 +353,10 @@ Result<std::unique_ptr<Feed>> openSqliteFeed(const std::string& path) {
   return std::unique_ptr<Feed>(std::move(feed));
 }
 
-Result<std::unique_ptr<Feed>> openRedisFeed(const std::string& nodes, const std::string& cluster) {
+Result<std::unique_ptr<Feed>> openRedisFeed(const std::string& nodes, const std::string& cluster, int replicas) {
   auto redis = store::RedisCluster::connect(nodes, std::chrono::milliseconds(1000));
   if (!redis) return redis.status();
-  return std::unique_ptr<Feed>(std::make_unique<RedisFeed>(std::move(*redis), cluster));
+  return std::unique_ptr<Feed>(std::make_unique<RedisFeed>(std::move(*redis), cluster, replicas));
 }
 
 }  // namespace ors::calls

@@ -54,8 +54,9 @@ class Feed {
   // Claims `call` for `value` ("<node>|<session id>") unless it is claimed: the claim that holds
   // afterwards (ours, or the one that was there).
   virtual Result<std::string> claim(const std::string& call, const std::string& value) = 0;
-  // The claim of `call`, or nothing.
+  // The claim of `call`, or nothing; claimsOf: of each of `calls`, in one round trip.
   virtual Result<std::optional<std::string>> claimOf(const std::string& call) = 0;
+  virtual Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) = 0;
 
   // A node's read position, so that whichever instance of the node is primary goes on from it.
   virtual Status saveCursor(uint32_t node, FeedId id) = 0;
@@ -69,7 +70,8 @@ class Feed {
 
 // `path`: the SQLite file (created if absent; WAL, so several processes share it).
 Result<std::unique_ptr<Feed>> openSqliteFeed(const std::string& path);
-// `nodes`: "host:port,..." of the Redis Cluster; keys under ORS:<cluster>:{calls}.
-Result<std::unique_ptr<Feed>> openRedisFeed(const std::string& nodes, const std::string& cluster);
+// `nodes`: "host:port,..." of the Redis Cluster; keys under ORS:<cluster>:{calls}. Appends are
+// acknowledged once `replicas` replicas have them (persistence/redis-replicas).
+Result<std::unique_ptr<Feed>> openRedisFeed(const std::string& nodes, const std::string& cluster, int replicas);
 
 }  // namespace ors::calls

@@ -13,7 +13,11 @@ namespace net = boost::asio;
 namespace {
 
 constexpr size_t kReadBatch = 512;
-constexpr int64_t kForgetAfterMs = 3'600'000;  // a call with no event for an hour
+// Calls forgotten after so long without an event: another node's after a minute (only events at a
+// routing point, which come in the call's first seconds, could concern this node), one of this
+// node's after an hour (its later events go to its session).
+constexpr int64_t kForgetTheirsMs = 60'000;
+constexpr int64_t kForgetMineMs = 3'600'000;
 constexpr int64_t kRetryMs = 200;              // a claim lookup that failed (store unreachable)
 
 std::string field(const boost::json::object& o, const char* key) {
@@ -98,6 +102,9 @@ bool Service::beginReading() {
   reportedDown_ = false;
   cursor_ = savedCursor_ = *at;
   replayUntil_ = *last;
+  replayStart_ = std::chrono::steady_clock::now();
+  replaying_ = cursor_ < replayUntil_;
+  replayed_ = 0;
   return true;
 }
 
@@ -121,11 +128,43 @@ void Service::tick() {
   if (reading_) {
     Result<std::vector<Entry>> r = feed_->read(cursor_, kReadBatch);
     if (r) {
+      reportedDown_ = false;
+      // Entries an earlier instance of this node read may belong to calls it claimed: their
+      // claims, in one round trip for the batch.
+      std::unordered_map<std::string, std::optional<std::string>> claims;
+      std::vector<std::string> ask;
+      for (const Entry& e : *r) {
+        if (!(e.id <= replayUntil_)) break;
+        std::string call = field(e.body, "call");
+        if (!call.empty() && !calls_.count(call) && claims.emplace(call, std::nullopt).second) ask.push_back(call);
+      }
+      if (!ask.empty()) {
+        Result<std::vector<std::optional<std::string>>> got = feed_->claimsOf(ask);
+        if (!got) {  // read the batch again at the next tick
+          timer_.expires_after(std::chrono::milliseconds(kRetryMs));
+          timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) tick();
+          });
+          return;
+        }
+        for (size_t i = 0; i < ask.size(); ++i) claims[ask[i]] = std::move((*got)[i]);
+      }
       for (Entry& e : *r) {
         cursor_ = e.id;
-        process(std::move(e));
+        process(std::move(e), claims);
+      }      more = r->size() == kReadBatch;
+      if (replaying_) {
+        replayed_ += r->size();
+        if (!(cursor_ < replayUntil_)) {
+          replaying_ = false;
+          std::clog << "orsd: the call feed: went through the " << replayed_ << " entries earlier instances read in "
+                    << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - replayStart_).count()
+                    << " ms" << std::endl;
+        }
       }
-      more = r->size() == kReadBatch;
+    } else if (!reportedDown_) {
+      reportedDown_ = true;
+      std::clog << "orsd: the call feed: " << r.status().message() << std::endl;
     }
   }
   int64_t now = nowMs();
@@ -133,25 +172,28 @@ void Service::tick() {
   std::vector<std::string> due;
   for (const auto& [call, c] : calls_)
     if (c.kind == Call::Kind::kWatching && c.checkAtMs <= now) due.push_back(call);
-  for (const std::string& call : due) {
-    Call& c = calls_[call];
-    Result<std::optional<std::string>> claim = feed_->claimOf(call);
-    if (!claim) {
+  Result<std::vector<std::optional<std::string>>> claims = feed_->claimsOf(due);
+  for (size_t i = 0; i < due.size(); ++i) {
+    Call& c = calls_[due[i]];
+    if (!claims) {
       c.checkAtMs = now + kRetryMs;
       continue;
     }
     std::vector<Entry> events = std::move(c.held);
     for (const Entry& e : events) release(e.id);
-    if (*claim) adopt(call, **claim, std::move(events));
-    else claimAndStart(call, std::move(events));
+    if ((*claims)[i]) adopt(due[i], *(*claims)[i], std::move(events));
+    else claimAndStart(due[i], std::move(events));
   }
   flushOutbox();
   answerReplies();
   if (now - lastSweepMs_ > 10'000) {
     lastSweepMs_ = now;
-    for (auto it = calls_.begin(); it != calls_.end();)
-      it = it->second.kind != Call::Kind::kWatching && now - it->second.lastMs > kForgetAfterMs ? calls_.erase(it)
-                                                                                               : std::next(it);
+    for (auto it = calls_.begin(); it != calls_.end();) {
+      const Call& c = it->second;
+      bool forget = (c.kind == Call::Kind::kTheirs && now - c.lastMs > kForgetTheirsMs) ||
+                    (c.kind == Call::Kind::kMine && now - c.lastMs > kForgetMineMs);
+      it = forget ? calls_.erase(it) : std::next(it);
+    }
   }
   if (reading_ && now - lastSaveMs_ >= 200) {
     lastSaveMs_ = now;
@@ -163,7 +205,7 @@ void Service::tick() {
   });
 }
 
-void Service::process(Entry e) {
+void Service::process(Entry e, const std::unordered_map<std::string, std::optional<std::string>>& claims) {
   std::string call = field(e.body, "call");
   if (call.empty()) return;
   auto it = calls_.find(call);
@@ -186,8 +228,8 @@ void Service::process(Entry e) {
   // A call this instance knows nothing of. Entries an earlier instance of this node read may
   // belong to calls it claimed: the store says.
   if (e.id <= replayUntil_) {
-    Result<std::optional<std::string>> claim = feed_->claimOf(call);
-    if (claim && *claim) return adopt(call, **claim, {std::move(e)});
+    auto claim = claims.find(call);
+    if (claim != claims.end() && claim->second) return adopt(call, *claim->second, {std::move(e)});
   }
   // Only a call at a routing point is anybody's.
   if (!options_.routingPoints.count(field(e.body, "dn"))) return;

@@ -99,7 +99,7 @@ class Service {
 
   void tick();
   bool beginReading();
-  void process(Entry e);
+  void process(Entry e, const std::unordered_map<std::string, std::optional<std::string>>& claims);
   void decide(const std::string& call, std::vector<Entry> events);
   void claimAndStart(const std::string& call, std::vector<Entry> events);
   void adopt(const std::string& call, const std::string& claim, std::vector<Entry> events);
@@ -121,7 +121,9 @@ class Service {
   std::atomic<uint64_t> started_{0};
 
   // Service thread only.
-  bool wantReading_ = false, reading_ = false, reportedDown_ = false;
+  bool wantReading_ = false, reading_ = false, reportedDown_ = false, replaying_ = false;
+  size_t replayed_ = 0;
+  std::chrono::steady_clock::time_point replayStart_;
   FeedId cursor_;                // the last entry read
   FeedId replayUntil_;           // entries up to here were read by an earlier instance: ask claims
   FeedId savedCursor_;

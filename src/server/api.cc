@@ -80,7 +80,9 @@ const char kHelp[] = R"HELP({
     {"method": "GET", "path": "/scxml/sessions", "params": "offset, limit (default 100, at most 1000)"},
     {"method": "GET", "path": "/heartbeat"},
     {"method": "GET", "path": "/metrics", "returns": "Prometheus text format"},
-    {"method": "GET", "path": "/ors/help"}
+    {"method": "GET", "path": "/ors/help"},
+    {"method": "POST", "path": "/ors/calls/events", "params": "a call event {call, event, dn, ...} or {events: [...]}", "returns": "{\"ids\": [feed ids]}"},
+    {"method": "GET", "path": "/ors/calls/replies", "params": "after (a reply id, or now), limit (at most 1000), wait (ms, at most 30000)", "returns": "{\"replies\": [...], \"last\": id}"}
   ]
 })HELP";
 

@@ -111,7 +111,7 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
   // The call feed: in Redis with the Redis store, else a SQLite file (shared by the nodes of a
   // machine when persistence/call-feed names the same file).
   auto feed = config.persistence == "redis"
-                  ? ors::calls::openRedisFeed(config.redisNodes, clusterName)
+                  ? ors::calls::openRedisFeed(config.redisNodes, clusterName, config.redisReplicas)
                   : ors::calls::openSqliteFeed(config.callFeed.empty() ? config.dataDir + "/calls.db" : config.callFeed);
   if (!feed) return feed.status();
   Primary* raw = p.get();

@@ -88,6 +88,17 @@ ESCAPE = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamod
   <state id="refused"/>
 </scxml>"""
 
+CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="routing">
+  <datamodel><data id="call"/></datamodel>
+  <state id="routing">
+    <transition event="call.routerequest">
+      <send type="call" event="route"><param name="target" expr="'agent-' + call.data.ani"/></send>
+    </transition>
+    <transition event="route.done" target="routed"/>
+  </state>
+  <state id="routed"/>
+</scxml>"""
+
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
   <state id="a">
     <transition target="nowhere"/>
@@ -118,7 +129,7 @@ class Orsd:
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
                            ("child.scxml", CHILD), ("broken.scxml", BROKEN),
                            ("sender.scxml", SENDER), ("escape.scxml", ESCAPE),
-                           ("relay.scxml", RELAY)):
+                           ("relay.scxml", RELAY), ("call.scxml", CALL)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -199,7 +210,7 @@ class OrsdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
-                     "http/max-body=4096", "http/max-header=2048")
+                     "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml")
 
     @classmethod
     def tearDownClass(cls):
@@ -213,6 +224,41 @@ class OrsdTest(unittest.TestCase):
         status, headers, data = self.s.call("GET", "/ors/help")
         self.assertEqual(status, 200)
         self.assertIn("/scxml/session/start", data)
+
+    def test_call_events_start_the_strategy_and_its_actions_reach_the_replies(self):
+        st, _, body = self.s.call("GET", "/ors/calls/replies?after=now")
+        self.assertEqual(st, 200, body)
+        after = json.loads(body)["last"]
+        st, _, body = self.s.call("POST", "/ors/calls/events", json.dumps({"events": [
+            {"call": "T1", "event": "call.ringing", "dn": "7001", "data": {"ani": "5550001"}},
+            {"call": "T1", "event": "call.routerequest", "dn": "7001"},
+            {"call": "T2", "event": "call.ringing", "dn": "8888"}]}), {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(len(json.loads(body)["ids"]), 3)
+        st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
+        self.assertEqual(st, 200, body)
+        replies = json.loads(body)["replies"]
+        self.assertEqual([(r["action"], r["call"], r["params"]) for r in replies],
+                         [("route", "T1", {"target": "agent-5550001"})])  # T2 is at no routing point
+        sid = replies[0]["session"]
+        st, _, body = self.s.call("POST", "/ors/calls/events", json.dumps(
+            {"call": "T1", "event": "route.done", "requestid": replies[0]["requestid"]}), {"Content-Type": "application/json"})
+        self.assertEqual(st, 200, body)
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["routed"], "the strategy to see route.done")
+
+    def test_call_events_bad_input(self):
+        j = {"Content-Type": "application/json"}
+        for bad, why in (({"event": "x"}, "'call'"), ({"call": "c"}, "'event'"), ({"call": "", "event": "x"}, "'call'"),
+                         ({"call": "c", "event": "x", "dn": 7}, "'dn'"), ({"events": "no"}, "array"),
+                         ({"events": [1]}, "object"), ({"events": []}, "between 1 and 1000")):
+            st, _, body = self.s.call("POST", "/ors/calls/events", json.dumps(bad), j)
+            self.assertEqual(st, 400, bad)
+            self.assertIn(why, json.loads(body)["error"])
+        self.assertEqual(self.s.call("GET", "/ors/calls/events")[0], 405)
+        self.assertEqual(self.s.call("POST", "/ors/calls/replies")[0], 405)
+        for q in ("after=12", "after=x-1", "limit=0", "limit=abc", "wait=-1"):
+            st, _, body = self.s.call("GET", "/ors/calls/replies?" + q)
+            self.assertEqual(st, 400, q)
 
     def test_start_sets_cookie_and_id_shape(self):
         sid, headers = self.s.start()
