@@ -152,7 +152,8 @@ void Service::tick() {
       for (Entry& e : *r) {
         cursor_ = e.id;
         process(std::move(e), claims);
-      }      more = r->size() == kReadBatch;
+      }
+      more = r->size() == kReadBatch;
       if (replaying_) {
         replayed_ += r->size();
         if (!(cursor_ < replayUntil_)) {
