@@ -22,20 +22,10 @@ import time
 import unittest
 
 from netns import Namespace
-from testlib import wait_for
+from testlib import COUNTER, wait_for
 
 REPO = BUILD = None
 
-COUNTER = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:ws="www.genesyslab.com/modules/ws"
-    version="1.0" datamodel="ecmascript" initial="run">
-  <datamodel><data id="seen" expr="[]"/></datamodel>
-  <state id="run">
-    <transition event="n"><script>seen.push(_event.data.n)</script></transition>
-    <transition event="report">
-      <ws:response requestid="_event.sendid"><param name="seen" expr="seen"/></ws:response>
-    </transition>
-  </state>
-</scxml>"""
 
 
 
