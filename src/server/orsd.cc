@@ -454,6 +454,17 @@ int main(int argc, char** argv) {
     return true;
   };
   if (primary && !takeOver()) return 1;
+  // A backup that got the role keeps it if taking over fails (the store slow to answer on a loaded
+  // machine, say): it answers 503 "starting" and tries again every second.
+  boost::asio::steady_timer takeOverRetry(ioc);
+  std::function<void()> retryTakeOver = [&] {
+    if (takeOver()) return;
+    std::cerr << "orsd: taking over failed; trying again in 1 s" << std::endl;
+    takeOverRetry.expires_after(std::chrono::seconds(1));
+    takeOverRetry.async_wait([&](boost::system::error_code ec) {
+      if (!ec) retryTakeOver();
+    });
+  };
 
   // The role, on a thread of its own (asking Redis may take seconds when it is down, and the
   // acceptor must not wait for that): a backup polls for it (the kernel frees the lock the moment
@@ -487,7 +498,7 @@ int main(int argc, char** argv) {
           takingOver = true;
           boost::asio::post(ioc, [&] {
             std::cout << "orsd: the primary is gone; taking over" << std::endl;
-            if (!takeOver()) ioc.stop();
+            retryTakeOver();
           });
         } else {
           lock.keep();  // a backup learns where the primary is

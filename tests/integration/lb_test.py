@@ -152,6 +152,18 @@ class BalancerTest:
         wait_for(ready, cls.kind + " to take the backups out of rotation", timeout=30)
         cls.sessions = {}  # session id -> (node, cookie, events acknowledged)
 
+    def run(self, result=None):
+        """A failing test prints the tail of every instance's and the balancer's log."""
+        failures = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > failures:
+            for d in (self.dir, os.path.dirname(self.lb.log.name)):
+                for name in sorted(os.listdir(d)):
+                    if name.endswith(".log"):
+                        with open(os.path.join(d, name), errors="replace") as f:
+                            print("\n--- %s (last lines)\n%s" % (name, "".join(f.readlines()[-12:])))
+        return out
+
     def test_1_starts_spread_over_all_nodes(self):
         # A client that keeps cookies, as a browser would: starts still spread.
         cookie = None
