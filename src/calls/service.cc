@@ -171,13 +171,19 @@ void Service::tick() {
   int64_t now = nowMs();
   // Watched calls whose turn came: claimed meanwhile, or ours to claim.
   std::vector<std::string> due;
-  for (const auto& [call, c] : calls_)
-    if (c.kind == Call::Kind::kWatching && c.checkAtMs <= now) due.push_back(call);
+  while (!watches_.empty() && watches_.begin()->first <= now) {
+    auto w = watches_.begin();
+    auto it = calls_.find(w->second);
+    if (it != calls_.end() && it->second.kind == Call::Kind::kWatching && it->second.checkAtMs == w->first)
+      due.push_back(w->second);
+    watches_.erase(w);
+  }
   Result<std::vector<std::optional<std::string>>> claims = feed_->claimsOf(due);
   for (size_t i = 0; i < due.size(); ++i) {
     Call& c = calls_[due[i]];
     if (!claims) {
       c.checkAtMs = now + kRetryMs;
+      watches_.emplace(c.checkAtMs, due[i]);
       continue;
     }
     std::vector<Entry> events = std::move(c.held);
@@ -244,28 +250,25 @@ void Service::decide(const std::string& call, std::vector<Entry> events) {
   size_t pos = static_cast<size_t>(std::find(rank.begin(), rank.end(), options_.node) - rank.begin());
   if (pos == 0) return claimAndStart(call, std::move(events));
   // The k-th choice waits k watching timeouts from the call's first event for the ones before it.
+  int64_t checkAt = events.front().timeMs + static_cast<int64_t>(pos) * options_.watchingTimeout.count();
+  watch(call, std::move(events), checkAt);
+}
+
+void Service::watch(const std::string& call, std::vector<Entry> events, int64_t checkAtMs) {
   Call c;
   c.kind = Call::Kind::kWatching;
-  c.checkAtMs = events.front().timeMs + static_cast<int64_t>(pos) * options_.watchingTimeout.count();
+  c.checkAtMs = checkAtMs;
   c.lastMs = nowMs();
   for (const Entry& e : events) hold(e.id);
   c.held = std::move(events);
   calls_[call] = std::move(c);
+  watches_.emplace(checkAtMs, call);
 }
 
 void Service::claimAndStart(const std::string& call, std::vector<Entry> events) {
   std::string mine = std::to_string(options_.node) + "|" + newSessionId(options_.node);
   Result<std::string> claim = feed_->claim(call, mine);
-  if (!claim) {  // the store is unreachable: watch it and try again soon
-    Call c;
-    c.kind = Call::Kind::kWatching;
-    c.checkAtMs = nowMs() + kRetryMs;
-    c.lastMs = nowMs();
-    for (const Entry& e : events) hold(e.id);
-    c.held = std::move(events);
-    calls_[call] = std::move(c);
-    return;
-  }
+  if (!claim) return watch(call, std::move(events), nowMs() + kRetryMs);  // the store is unreachable: soon again
   if (*claim == mine) started_.fetch_add(1, std::memory_order_relaxed);
   adopt(call, *claim, std::move(events));
 }

@@ -102,6 +102,7 @@ class Service {
   void process(Entry e, const std::unordered_map<std::string, std::optional<std::string>>& claims);
   void decide(const std::string& call, std::vector<Entry> events);
   void claimAndStart(const std::string& call, std::vector<Entry> events);
+  void watch(const std::string& call, std::vector<Entry> events, int64_t checkAtMs);
   void adopt(const std::string& call, const std::string& claim, std::vector<Entry> events);
   void deliver(const std::string& session, const Entry& e);
   void hold(FeedId id) { pending_.insert(id); }
@@ -129,6 +130,7 @@ class Service {
   FeedId savedCursor_;
   std::multiset<FeedId> pending_;  // read, but their effect not durable yet
   std::unordered_map<std::string, Call> calls_;
+  std::multimap<int64_t, std::string> watches_;  // checkAtMs -> watched call (stale ones skipped)
   std::deque<boost::json::object> outbox_;
   std::vector<std::function<void()>> published_;  // for what is in outbox_
   struct Waiter {
