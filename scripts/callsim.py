@@ -189,7 +189,7 @@ def main():
     time.sleep(args.hold_ms / 1000.0 + 0.1)
     stop.set()
     for t in threads:
-        t.join(timeout=10)
+        t.join(timeout=120)  # the poster sends every event still due (the calls' releases) first
     with lock:
         calls = ["%s%d" % (args.prefix, i) for i in range(args.calls)]
         once = sum(1 for c in calls if len(routed.get(c, [])) == 1)

@@ -91,6 +91,15 @@ class SqliteFeed final : public Feed {
     return std::optional<std::string>(text(s.get(), 0));
   }
 
+  Status endClaim(const std::string& call, const std::string& value) override {
+    Stmt s(db_, "UPDATE claims SET value = ? WHERE call = ?");
+    if (!s.ok()) return error("ending the claim of " + call);
+    std::string ended = value + "|ended";
+    bind(s.get(), 1, ended);
+    bind(s.get(), 2, call);
+    return sqlite3_step(s.get()) == SQLITE_DONE ? Status::ok() : error("ending the claim of " + call);
+  }
+
   Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) override {
     std::vector<std::optional<std::string>> out;
     for (const std::string& c : calls) {
@@ -251,6 +260,13 @@ class RedisFeed final : public Feed {
     if (r->type == store::RedisReply::Type::kNil) return std::optional<std::string>();
     if (r->type == store::RedisReply::Type::kString) return std::optional<std::string>(r->str);
     return failure(*r);
+  }
+
+  Status endClaim(const std::string& call, const std::string& value) override {
+    Result<store::RedisReply> r =
+        redis_->command(prefix_, {"SET", prefix_ + "claim:" + call, value + "|ended", "XX", "KEEPTTL"});
+    if (!r) return r.status();
+    return r->type == store::RedisReply::Type::kError ? failure(*r) : Status::ok();
   }
 
   Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) override {

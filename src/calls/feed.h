@@ -54,6 +54,9 @@ class Feed {
   // Claims `call` for `value` ("<node>|<session id>") unless it is claimed: the claim that holds
   // afterwards (ours, or the one that was there).
   virtual Result<std::string> claim(const std::string& call, const std::string& value) = 0;
+  // Marks a claim done ("<node>|<session id>|ended"): the call's session ended, so a later
+  // event of the call starts nothing.
+  virtual Status endClaim(const std::string& call, const std::string& value) = 0;
   // The claim of `call`, or nothing; claimsOf: of each of `calls`, in one round trip.
   virtual Result<std::optional<std::string>> claimOf(const std::string& call) = 0;
   virtual Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) = 0;

@@ -65,6 +65,20 @@ void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
   });
 }
 
+void Service::ended(const std::string& call, const std::string& session) {
+  net::post(ioc_, [this, call, session] {
+    auto it = calls_.find(call);
+    if (it != calls_.end() && it->second.kind == Call::Kind::kMine && it->second.session == session) {
+      it->second.kind = Call::Kind::kTheirs;  // nobody's now: forgotten after a minute
+      it->second.session.clear();
+    }
+    // Best effort: if the store misses it, a later event of the call at a routing point finds
+    // the session gone and starts nothing (Api::startCall looks for it first).
+    if (Status st = feed_->endClaim(call, std::to_string(options_.node) + "|" + session); !st)
+      std::clog << "orsd: call " << call << ": " << st.message() << "\n";
+  });
+}
+
 void Service::lastReply(std::function<void(Result<FeedId>)> done) {
   net::post(ioc_, [this, done = std::move(done)] { done(feed_->lastReply()); });
 }
@@ -277,7 +291,8 @@ void Service::adopt(const std::string& call, const std::string& claim, std::vect
   Call c;
   c.lastMs = nowMs();
   size_t bar = claim.find('|');
-  if (bar == std::string::npos || claim.substr(0, bar) != std::to_string(options_.node)) {
+  bool over = claim.size() > 6 && claim.compare(claim.size() - 6, 6, "|ended") == 0;
+  if (bar == std::string::npos || over || claim.substr(0, bar) != std::to_string(options_.node)) {
     c.kind = Call::Kind::kTheirs;
     calls_[call] = std::move(c);
     return;

@@ -74,6 +74,9 @@ class Service {
   // Routing actions after `after`, waiting up to `wait` for the first one.
   void replies(FeedId after, size_t max, std::chrono::milliseconds wait,
                std::function<void(Result<std::vector<Entry>>)> done);
+  // The session serving `call` ended: its claim is marked so, and later events of the call are
+  // ignored.
+  void ended(const std::string& call, const std::string& session);
   // The newest routing action's id (where a new reader starts).
   void lastReply(std::function<void(Result<FeedId>)> done);
   // Routing actions to the reply channel (retried until the store takes them); `published`

@@ -133,6 +133,7 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
     p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions, std::function<void()> published) {
       raw->calls->publish(std::move(actions), std::move(published));
     });
+    p->workers.back()->onCallEnded([raw](const std::string& call, const std::string& session) { raw->calls->ended(call, session); });
   }
   auto& workers = p->workers;
   for (auto& w : workers) {

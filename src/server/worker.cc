@@ -92,6 +92,7 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     };
     ro.onFinished = [this](const scxml::Session& s) {
       metrics_.sessions_ended_total.fetch_add(1);
+      if (auto c = callOf_.find(s.id()); c != callOf_.end() && callEnded_) callEnded_(c->second, s.id());
       if (!store_) {  // with a store, persist() forgets them with the record
         callOf_.erase(s.id());
         feedPos_.erase(s.id());

@@ -83,6 +83,8 @@ class Worker {
   void onCallActions(Publish publish) { publishActions_ = std::move(publish); }
   // The session now serves `call` (<send type="call"> goes to it by default).
   void setCall(const std::string& sessionId, const std::string& call) { callOf_[sessionId] = call; }
+  // Called when a session serving a call ends (set before start()).
+  void onCallEnded(std::function<void(const std::string& call, const std::string& session)> f) { callEnded_ = std::move(f); }
   // Session id -> the call it serves, for the sessions in memory or unloaded.
   const std::unordered_map<std::string, std::string>& calls() const { return callOf_; }
   // A call event from the feed, unless the session already applied it (or a later one): the
@@ -145,6 +147,7 @@ class Worker {
   // (adapters drop an action they had, by session and requestid).
   std::unordered_map<std::string, std::vector<boost::json::object>> outbox_;
   Publish publishActions_;
+  std::function<void(const std::string&, const std::string&)> callEnded_;
   void publish(std::vector<boost::json::object> actions);
   struct Pending {
     std::string sessionId;

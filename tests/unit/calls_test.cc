@@ -223,5 +223,33 @@ TEST_F(FeedTest, AnotherInstanceOfTheNodeGoesOnFromTheSavedPositionWithoutRepeat
   EXPECT_EQ(r.starts[0].events[0].body.at("event").as_string(), "call.established");
 }
 
+TEST_F(FeedTest, ACallWhoseSessionEndedStartsNothingMore) {
+  std::string c = callFor(1, "d");
+  Recorder r;
+  auto n = node(open(), 1, {1, 2, 3}, r);
+  auto feed = open();
+  ASSERT_TRUE(feed->append({event(c, "call.ringing")}));
+  ASSERT_TRUE(r.waitFor([&] { return r.starts.size() == 1; }));
+  n->ended(c, r.starts[0].sessionId);
+  EXPECT_TRUE(waitUntil([&] {
+    auto claim = feed->claimOf(c);
+    return claim && *claim && **claim == "1|" + r.starts[0].sessionId + "|ended";
+  }));
+  // Another event at the routing point, then a restart of the node (which asks the claims of
+  // what it replays): neither starts the strategy again.
+  auto late = feed->append({event(c, "call.ringing")});
+  ASSERT_TRUE(late);
+  EXPECT_TRUE(waitUntil([&] { return *feed->cursor(1) >= (*late)[0] || n->callsStarted() > 1; }));
+  n->stop();
+  Recorder again;
+  auto m = node(open(), 1, {1, 2, 3}, again);
+  auto last = feed->append({event("other", "x", "9999")});
+  EXPECT_TRUE(waitUntil([&] { return *feed->cursor(1) >= (*last)[0]; }));
+  std::lock_guard<std::mutex> lk(r.mu), lk2(again.mu);
+  EXPECT_EQ(r.starts.size(), 1u);
+  EXPECT_TRUE(again.starts.empty());
+  EXPECT_TRUE(r.delivered.empty());
+}
+
 }  // namespace
 }  // namespace ors::calls
