@@ -4,8 +4,10 @@
 # 3), each a primary and a backup, and the cluster file they all read.
 #
 #   scripts/cluster.sh start DIR [NODES] [BUILD_DIR] [--store redis|sqlite] [--set SECTION/OPTION=VALUE]...
+#                        [--node-set N SECTION/OPTION=VALUE]...
 #                                       writes DIR/cluster.ini, starts Redis and 2 x NODES orsd
-#                                       (each --set goes to every orsd, e.g. routing-points/7001=x.scxml)
+#                                       (each --set goes to every orsd, e.g. routing-points/7001=x.scxml;
+#                                       each --node-set to both instances of node N)
 #   scripts/cluster.sh status DIR       each instance: URL, node, role (from its /heartbeat)
 #   scripts/cluster.sh stop DIR         SIGTERM to every instance, waits; then stops Redis
 #
@@ -20,18 +22,20 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 store=redis
 args=()
 extra=()
+nodeset=()
 while [ $# -gt 0 ]; do
   case "$1" in
   --store) store=${2:-}; shift 2 ;;
   --store=*) store=${1#--store=}; shift ;;
   --set) extra+=(--set "${2:-}"); shift 2 ;;
+  --node-set) nodeset+=("${2:-}" "${3:-}"); shift 3 ;;
   *) args+=("$1"); shift ;;
   esac
 done
 set -- "${args[@]}"
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,19p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,21p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case "$store" in redis | sqlite) ;; *) echo "--store must be redis or sqlite"; exit 2 ;; esac
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -68,9 +72,13 @@ start)
       tag=node$n-$([ "$role" = primary ] && echo a || echo b)
       data=$dir/node$n
       [ "$store" = redis ] && data=$dir/$tag
+      mine=()
+      for ((i = 0; i < ${#nodeset[@]}; i += 2)); do
+        [ "${nodeset[i]}" = "$n" ] && mine+=(--set "${nodeset[i + 1]}")
+      done
       "$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$data" \
         --set "orchestration/cluster-file=$dir/cluster.ini" \
-        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" ${extra[@]+"${extra[@]}"} >"$dir/$tag.log" 2>&1 &
+        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" ${extra[@]+"${extra[@]}"} ${mine[@]+"${mine[@]}"} >"$dir/$tag.log" 2>&1 &
       echo $! >"$dir/$tag.pid"
       # The primary first: it takes the node's lock or lease; the backup then finds it taken.
       for _ in $(seq 200); do grep -q listening "$dir/$tag.log" && break; sleep 0.05; done

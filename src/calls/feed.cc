@@ -13,6 +13,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "store/redis_cluster.h"
@@ -60,7 +61,10 @@ class SqliteFeed final : public Feed {
         " CREATE TABLE IF NOT EXISTS feed(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, body TEXT NOT NULL);"
         " CREATE TABLE IF NOT EXISTS replies(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, body TEXT NOT NULL);"
         " CREATE TABLE IF NOT EXISTS claims(call TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-        " CREATE TABLE IF NOT EXISTS cursors(node INTEGER PRIMARY KEY, pos TEXT NOT NULL);");
+        " CREATE TABLE IF NOT EXISTS cursors(node INTEGER PRIMARY KEY, pos TEXT NOT NULL);"
+        " CREATE TABLE IF NOT EXISTS interactions(id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,"
+        " body TEXT NOT NULL, node INTEGER, renewed INTEGER);"
+        " CREATE INDEX IF NOT EXISTS interactions_free ON interactions(node, id);");
   }
 
   Result<std::vector<FeedId>> append(const std::vector<boost::json::object>& events) override {
@@ -129,6 +133,63 @@ class SqliteFeed final : public Feed {
     return id ? *id : FeedId{};
   }
 
+  Result<std::vector<FeedId>> submit(const std::vector<boost::json::object>& interactions) override {
+    return insertInto("interactions", interactions);
+  }
+  Result<std::vector<Entry>> take(uint32_t node, size_t max) override {
+    // One statement: the oldest free ones become this node's (SQLite's write lock makes it atomic
+    // between the nodes sharing the file).
+    Stmt s(db_,
+           "UPDATE interactions SET node = ?, renewed = ? WHERE id IN"
+           " (SELECT id FROM interactions WHERE node IS NULL ORDER BY id LIMIT ?) RETURNING id, ts, body");
+    if (!s.ok()) return error("taking interactions");
+    sqlite3_bind_int64(s.get(), 1, node);
+    sqlite3_bind_int64(s.get(), 2, nowMs());
+    sqlite3_bind_int64(s.get(), 3, static_cast<sqlite3_int64>(max));
+    std::vector<Entry> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      Entry e;
+      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
+      e.timeMs = sqlite3_column_int64(s.get(), 1);
+      if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return error("taking interactions");
+    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
+    return out;
+  }
+  Status finish(FeedId id) override {
+    Stmt s(db_, "DELETE FROM interactions WHERE id = ?");
+    if (!s.ok()) return error("finishing an interaction");
+    sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(id.seq));
+    return sqlite3_step(s.get()) == SQLITE_DONE ? Status::ok() : error("finishing an interaction");
+  }
+  Result<std::vector<Entry>> held(uint32_t node, size_t max) override {
+    Stmt s(db_, "SELECT id, ts, body FROM interactions WHERE node = ? ORDER BY id LIMIT ?");
+    if (!s.ok()) return error("reading held interactions");
+    sqlite3_bind_int64(s.get(), 1, node);
+    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+    std::vector<Entry> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      Entry e;
+      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
+      e.timeMs = sqlite3_column_int64(s.get(), 1);
+      if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return error("reading held interactions");
+    return out;
+  }
+  Status renew(uint32_t node) override {
+    Stmt s(db_, "UPDATE interactions SET renewed = ? WHERE node = ?");
+    if (!s.ok()) return error("renewing interactions");
+    sqlite3_bind_int64(s.get(), 1, nowMs());
+    sqlite3_bind_int64(s.get(), 2, node);
+    return sqlite3_step(s.get()) == SQLITE_DONE ? Status::ok() : error("renewing interactions");
+  }
+
   Result<std::vector<FeedId>> reply(const std::vector<boost::json::object>& actions) override {
     return insert("replies", actions);
   }
@@ -174,6 +235,9 @@ class SqliteFeed final : public Feed {
   }
 
   Result<std::vector<FeedId>> insert(const char* table, const std::vector<boost::json::object>& bodies) {
+    return insertInto(table, bodies);
+  }
+  Result<std::vector<FeedId>> insertInto(const char* table, const std::vector<boost::json::object>& bodies) {
     // BEGIN IMMEDIATE takes the write lock at once, so the busy timeout covers the whole batch.
     if (Status st = exec("BEGIN IMMEDIATE"); !st) return st;
     std::string sql = std::string("INSERT INTO ") + table + "(ts, body) VALUES(?, ?)";
@@ -295,6 +359,57 @@ class RedisFeed final : public Feed {
     return id ? *id : FeedId{};
   }
 
+  // A stream and its consumer group "ors": each node is a consumer; what it took stays in its
+  // pending list until acknowledged; renewing claims them again to itself (their idle time back
+  // to zero), so that a reclaim by idle time takes only a dead node's.
+  Result<std::vector<FeedId>> submit(const std::vector<boost::json::object>& interactions) override {
+    return add(prefix_ + "ixn", interactions);
+  }
+  Result<std::vector<Entry>> take(uint32_t node, size_t max) override { return readGroup(node, max, ">"); }
+  Result<std::vector<Entry>> held(uint32_t node, size_t max) override { return readGroup(node, max, "0"); }
+  // XREADGROUP from ">" (new entries, now this consumer's) or "0" (this consumer's pending ones).
+  Result<std::vector<Entry>> readGroup(uint32_t node, size_t max, const char* from) {
+    if (!groupMade_) {
+      Result<store::RedisReply> g = redis_->command(prefix_, {"XGROUP", "CREATE", prefix_ + "ixn", "ors", "0", "MKSTREAM"});
+      if (!g) return g.status();
+      if (g->type == store::RedisReply::Type::kError && g->str.rfind("BUSYGROUP", 0) != 0) return failure(*g);
+      groupMade_ = true;
+    }
+    Result<store::RedisReply> r = redis_->command(
+        prefix_, {"XREADGROUP", "GROUP", "ors", "n" + std::to_string(node), "COUNT", std::to_string(max), "STREAMS",
+                  prefix_ + "ixn", from});
+    if (!r) return r.status();
+    if (r->type == store::RedisReply::Type::kNil) return std::vector<Entry>();
+    if (r->type != store::RedisReply::Type::kArray) return failure(*r);
+    std::vector<Entry> out;
+    for (const auto& stream : r->elements)
+      if (stream.elements.size() == 2)
+        for (const auto& item : stream.elements[1].elements) entryOf(item, &out);
+    return out;
+  }
+  Status finish(FeedId id) override {
+    Result<std::vector<store::RedisReply>> r = redis_->pipeline(
+        prefix_, {{"XACK", prefix_ + "ixn", "ors", id.str()}, {"XDEL", prefix_ + "ixn", id.str()}});
+    if (!r) return r.status();
+    for (const auto& x : *r)
+      if (x.type == store::RedisReply::Type::kError) return failure(x);
+    return Status::ok();
+  }
+  Status renew(uint32_t node) override {
+    std::string consumer = "n" + std::to_string(node);
+    Result<store::RedisReply> p = redis_->command(prefix_, {"XPENDING", prefix_ + "ixn", "ors", "-", "+", "10000", consumer});
+    if (!p) return p.status();
+    if (p->type == store::RedisReply::Type::kError) return p->str.rfind("NOGROUP", 0) == 0 ? Status::ok() : failure(*p);
+    store::RedisCluster::Command claim{"XCLAIM", prefix_ + "ixn", "ors", consumer, "0"};
+    for (const auto& e : p->elements)
+      if (!e.elements.empty()) claim.push_back(e.elements[0].str);
+    if (claim.size() == 5) return Status::ok();
+    claim.push_back("JUSTID");
+    Result<store::RedisReply> c = redis_->command(prefix_, claim);
+    if (!c) return c.status();
+    return c->type == store::RedisReply::Type::kError ? failure(*c) : Status::ok();
+  }
+
   Result<std::vector<FeedId>> reply(const std::vector<boost::json::object>& actions) override {
     return add(prefix_ + "replies", actions);
   }
@@ -339,26 +454,30 @@ class RedisFeed final : public Feed {
     if (!r) return r.status();
     if (r->type != store::RedisReply::Type::kArray) return failure(*r);
     std::vector<Entry> out;
-    for (const auto& item : r->elements) {
-      if (item.elements.size() < 2) continue;
-      std::optional<FeedId> id = FeedId::parse(item.elements[0].str);
-      if (!id) continue;
-      Entry e;
-      e.id = *id;
-      const auto& fields = item.elements[1].elements;
-      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].str == "ts") e.timeMs = std::strtoll(fields[i + 1].str.c_str(), nullptr, 10);
-        else if (fields[i].str == "body")
-          if (auto body = parseObject(fields[i + 1].str)) e.body = std::move(*body);
-      }
-      out.push_back(std::move(e));
-    }
+    for (const auto& item : r->elements) entryOf(item, &out);
     return out;
+  }
+
+  // A stream entry [id, [field, value, ...]] (fields ts and body).
+  static void entryOf(const store::RedisReply& item, std::vector<Entry>* out) {
+    if (item.elements.size() < 2) return;
+    std::optional<FeedId> id = FeedId::parse(item.elements[0].str);
+    if (!id) return;
+    Entry e;
+    e.id = *id;
+    const auto& fields = item.elements[1].elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str == "ts") e.timeMs = std::strtoll(fields[i + 1].str.c_str(), nullptr, 10);
+      else if (fields[i].str == "body")
+        if (auto body = parseObject(fields[i + 1].str)) e.body = std::move(*body);
+    }
+    out->push_back(std::move(e));
   }
 
   std::unique_ptr<store::RedisCluster> redis_;
   std::string prefix_;
   int replicas_;
+  bool groupMade_ = false;
 };
 
 }  // namespace

@@ -65,6 +65,16 @@ class Feed {
   virtual Status saveCursor(uint32_t node, FeedId id) = 0;
   virtual Result<FeedId> cursor(uint32_t node) = 0;
 
+  // The interaction queue (multimedia): submitted interactions wait until a node takes them; a
+  // node takes at most what it has room for, holds them until their sessions end (finish), and
+  // keeps them alive (renew) so that nobody else takes them while it lives.
+  virtual Result<std::vector<FeedId>> submit(const std::vector<boost::json::object>& interactions) = 0;
+  virtual Result<std::vector<Entry>> take(uint32_t node, size_t max) = 0;
+  virtual Status finish(FeedId id) = 0;
+  // What `node` took and has not finished (a new instance of the node goes on with them).
+  virtual Result<std::vector<Entry>> held(uint32_t node, size_t max) = 0;
+  virtual Status renew(uint32_t node) = 0;
+
   // The reply channel: routing actions for the adapters.
   virtual Result<std::vector<FeedId>> reply(const std::vector<boost::json::object>& actions) = 0;
   virtual Result<std::vector<Entry>> replies(FeedId after, size_t max) = 0;

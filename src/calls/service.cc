@@ -65,8 +65,59 @@ void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
   });
 }
 
+void Service::submit(std::vector<boost::json::object> interactions,
+                     std::function<void(Result<std::vector<FeedId>>)> done) {
+  net::post(ioc_, [this, interactions = std::move(interactions), done = std::move(done)] {
+    done(feed_->submit(interactions));
+  });
+}
+
+// Takes what the node has room for (first, once, what an earlier instance of the node took), and
+// starts one session for each (a claim on its key makes
+// sure of one, even if it were ever taken twice).
+void Service::pullInteractions() {
+  if (options_.mediaStrategies.empty() || inflight_.size() >= options_.maxInteractions) return;
+  Result<std::vector<Entry>> taken = resumeHeld_ ? feed_->held(options_.node, 10'000)
+                                                 : feed_->take(options_.node, options_.maxInteractions - inflight_.size());
+  if (!taken) return;
+  resumeHeld_ = false;
+  for (Entry& e : *taken) {
+    std::string key = interactionKey(e.id);
+    if (inflight_.count(key)) continue;  // its session came back with the node's sessions
+    auto strategy = options_.mediaStrategies.find(field(e.body, "media"));
+    if (strategy == options_.mediaStrategies.end()) {
+      std::clog << "orsd: interaction " << e.id.str() << ": no strategy for media '" << field(e.body, "media")
+                << "' (media-strategies); dropped\n";
+      feed_->finish(e.id);
+      continue;
+    }
+    std::string mine = std::to_string(options_.node) + "|" + newSessionId(options_.node);
+    Result<std::string> claim = feed_->claim(key, mine);
+    if (!claim) continue;  // stays taken by this node: its turn comes back with the next instance
+    size_t bar = claim->find('|');
+    if (claim->size() > 6 && claim->compare(claim->size() - 6, 6, "|ended") == 0) {  // done, not yet finished
+      feed_->finish(e.id);
+      continue;
+    }
+    if (claim->substr(0, bar) != std::to_string(options_.node)) continue;  // another node runs it
+    inflight_[key] = e.id;
+    CallStart start;
+    start.sessionId = claim->substr(bar + 1, claim->find('|', bar + 1) - bar - 1);
+    start.call = key;
+    start.src = strategy->second;
+    boost::json::object data = e.body;
+    data["id"] = e.id.str();
+    start.data = boost::json::object{{"interaction", std::move(data)}};
+    hooks_.start(std::move(start), [](bool) {});
+  }
+}
+
 void Service::ended(const std::string& call, const std::string& session) {
   net::post(ioc_, [this, call, session] {
+    if (auto ixn = inflight_.find(call); ixn != inflight_.end()) {
+      if (Status st = feed_->finish(ixn->second); !st) std::clog << "orsd: interaction " << call << ": " << st.message() << "\n";
+      inflight_.erase(ixn);
+    }
     auto it = calls_.find(call);
     if (it != calls_.end() && it->second.kind == Call::Kind::kMine && it->second.session == session) {
       it->second.kind = Call::Kind::kTheirs;  // nobody's now: forgotten after a minute
@@ -94,6 +145,10 @@ void Service::publish(std::vector<boost::json::object> actions, std::function<vo
 void Service::startReading(std::vector<std::pair<std::string, std::string>> mine) {
   net::post(ioc_, [this, mine = std::move(mine)] {
     for (const auto& [call, session] : mine) {
+      if (call.rfind("ixn:", 0) == 0) {
+        if (std::optional<FeedId> id = FeedId::parse(std::string_view(call).substr(4))) inflight_[call] = *id;
+        continue;
+      }
       Call& c = calls_[call];
       c.kind = Call::Kind::kMine;
       c.session = session;
@@ -204,6 +259,13 @@ void Service::tick() {
     for (const Entry& e : events) release(e.id);
     if ((*claims)[i]) adopt(due[i], *(*claims)[i], std::move(events));
     else claimAndStart(due[i], std::move(events));
+  }
+  if (reading_) {
+    pullInteractions();
+    if (now - lastRenewMs_ >= 1000 && !inflight_.empty()) {
+      lastRenewMs_ = now;
+      feed_->renew(options_.node);
+    }
   }
   flushOutbox();
   answerReplies();

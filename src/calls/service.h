@@ -55,6 +55,9 @@ class Service {
     std::map<std::string, std::string> routingPoints;  // DN -> strategy src
     std::chrono::milliseconds watchingTimeout{5000};
     std::chrono::milliseconds poll{5};                 // how often the feed is read when idle
+    // Multimedia: media type -> strategy src, and how many interactions the node holds at most.
+    std::map<std::string, std::string> mediaStrategies;
+    size_t maxInteractions = 100;
   };
   // `durable` is called once with whether the effect reached the store.
   using Done = std::function<void(bool durable)>;
@@ -77,6 +80,8 @@ class Service {
   // The session serving `call` ended: its claim is marked so, and later events of the call are
   // ignored.
   void ended(const std::string& call, const std::string& session);
+  // Multimedia: queues an interaction ({"media": type, ...}) for whichever node has room.
+  void submit(std::vector<boost::json::object> interactions, std::function<void(Result<std::vector<FeedId>>)> done);
   // The newest routing action's id (where a new reader starts).
   void lastReply(std::function<void(Result<FeedId>)> done);
   // Routing actions to the reply channel (retried until the store takes them); `published`
@@ -90,6 +95,8 @@ class Service {
 
   // For tests and metrics (any thread).
   uint64_t callsStarted() const { return started_.load(std::memory_order_relaxed); }
+  // The key a session serving interaction `id` has in place of a call id.
+  static std::string interactionKey(FeedId id) { return "ixn:" + id.str(); }
 
  private:
   struct Call {
@@ -111,6 +118,7 @@ class Service {
   void hold(FeedId id) { pending_.insert(id); }
   void release(FeedId id) { pending_.erase(pending_.find(id)); }
   void saveCursor();
+  void pullInteractions();
   void flushOutbox();
   void answerReplies();
   static int64_t nowMs();
@@ -143,7 +151,10 @@ class Service {
     std::function<void(Result<std::vector<Entry>>)> done;
   };
   std::vector<Waiter> waiters_;
-  int64_t lastSweepMs_ = 0, lastSaveMs_ = 0;
+  int64_t lastSweepMs_ = 0, lastSaveMs_ = 0, lastRenewMs_ = 0;
+  // Interactions this node holds: "ixn:<queue id>" (the session's call key) -> queue id.
+  std::unordered_map<std::string, FeedId> inflight_;
+  bool resumeHeld_ = true;  // the first pull goes on with what earlier instances took
 };
 
 }  // namespace ors::calls

@@ -191,6 +191,10 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       return sessionCall(*call, id, verb, {});
     }
   }
+  if (seg.size() == 2 && seg[0] == "ors" && seg[1] == "interactions") {
+    if (!post) return methodNotAllowed("POST");
+    return submitInteraction(call);
+  }
   if (seg.size() == 3 && seg[0] == "ors" && seg[1] == "calls") {
     if (seg[2] == "events") {
       if (!post) return methodNotAllowed("POST");
@@ -233,6 +237,36 @@ void Api::callEvents(std::shared_ptr<Call> call) {
       return call->error(bh::status::bad_request, "call event " + std::to_string(i) + ": 'dn' must be a string");
   }
   calls->append(std::move(events), [call](Result<std::vector<calls::FeedId>> ids) {
+    if (!ids) return call->error(bh::status::service_unavailable, ids.status().message());
+    boost::json::array out;
+    for (const calls::FeedId& id : *ids) out.push_back(boost::json::value(id.str()));
+    call->json(bh::status::ok, boost::json::object{{"ids", std::move(out)}});
+  });
+}
+
+// POST /ors/interactions: a multimedia interaction ({"media": type, ...anything}) or several
+// ({"interactions": [...]}) for the queue the nodes pull from; {"ids": [queue ids]} once durable.
+void Api::submitInteraction(std::shared_ptr<Call> call) {
+  calls::Service* calls = calls_.load(std::memory_order_acquire);
+  if (!calls) return call->error(bh::status::service_unavailable, "this instance does not take interactions (yet)");
+  std::vector<boost::json::object> list;
+  if (const boost::json::value* many = call->params.if_contains("interactions")) {
+    if (!many->is_array() || many->get_array().empty() || many->get_array().size() > 1000)
+      return call->error(bh::status::bad_request, "'interactions' must be an array of 1 to 1000 interactions");
+    for (const boost::json::value& v : many->get_array()) {
+      if (!v.is_object()) return call->error(bh::status::bad_request, "each interaction must be a JSON object");
+      list.push_back(v.get_object());
+    }
+  } else {
+    list.push_back(call->params);
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const boost::json::value* media = list[i].if_contains("media");
+    if (!media || !media->is_string() || media->get_string().empty() || media->get_string().size() > 64)
+      return call->error(bh::status::bad_request,
+                         "interaction " + std::to_string(i) + ": 'media' (the interaction's media type) is required");
+  }
+  calls->submit(std::move(list), [call](Result<std::vector<calls::FeedId>> ids) {
     if (!ids) return call->error(bh::status::service_unavailable, ids.status().message());
     boost::json::array out;
     for (const calls::FeedId& id : *ids) out.push_back(boost::json::value(id.str()));
@@ -299,14 +333,15 @@ void Api::startCall(calls::CallStart start, std::function<void(bool)> done) {
               return done(true);  // nothing more will come of it
             }
             auto t = Clock::now();
+            w.setCall(id, start.call);  // before its first step, whose <send type="call"> goes to it
             auto s = w.runtime().startSession(doc.document, std::move(start.data), {}, id);
             metrics_.create_session_time.observe(Clock::now() - t);
             if (!s) {
+              w.forgetCall(id);
               std::clog << "orsd: call " << start.call << ": " << s.status().message() << "\n";
               return done(true);
             }
             metrics_.sessions_created_total.fetch_add(1, std::memory_order_relaxed);
-            w.setCall(id, start.call);
             w.publishCounts();
           }
           w.withSession(id, [id, events = std::move(start.events), done](Worker& w2) {

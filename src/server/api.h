@@ -38,6 +38,7 @@ class Api {
   void listSessions(Call& call);
   void callEvents(std::shared_ptr<Call> call);
   void callReplies(std::shared_ptr<Call> call);
+  void submitInteraction(std::shared_ptr<Call> call);
   // A document by URL (file: under the roots, or http://, fetched on `w`'s loop), then `then`.
   void loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then);
   void answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok);

@@ -128,6 +128,12 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key.rfind("routing-points/", 0) == 0 && key.size() > 15) {
     if (value.empty()) routingPoints.erase(key.substr(15));
     else routingPoints[key.substr(15)] = value;
+  } else if (key.rfind("media-strategies/", 0) == 0 && key.size() > 17) {
+    if (value.empty()) mediaStrategies.erase(key.substr(17));
+    else mediaStrategies[key.substr(17)] = value;
+  } else if (key == "orchestration/max-interactions") {
+    if (!(s = num(1'000'000)) || n == 0) return s ? Status::error(key + " must be > 0") : s;
+    maxInteractions = n;
   } else if (key == "persistence/call-feed") {
     callFeed = value;
   } else if (key == "persistence/max-size") {

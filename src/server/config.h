@@ -34,6 +34,9 @@ struct Config {
   std::chrono::milliseconds callWatchingTimeout{5000};  // call-watching-timeout
   // [routing-points] DN = strategy src: a call arriving at the DN starts the strategy.
   std::map<std::string, std::string> routingPoints;
+  // [media-strategies] media = strategy src: each interaction of that media starts it.
+  std::map<std::string, std::string> mediaStrategies;
+  size_t maxInteractions = 100;  // max-interactions: interactions a node holds at once
   // [http]
   std::string address = "0.0.0.0";
   uint16_t port = 7210;

@@ -119,6 +119,8 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
   co.node = config.nodeId;
   co.routingPoints = config.routingPoints;
   co.watchingTimeout = config.callWatchingTimeout;
+  co.mediaStrategies = config.mediaStrategies;
+  co.maxInteractions = config.maxInteractions;
   ors::calls::Service::Hooks hooks;
   hooks.liveNodes = std::move(liveNodes);
   hooks.start = [raw](ors::calls::CallStart start, ors::calls::Service::Done done) {

@@ -83,6 +83,7 @@ class Worker {
   void onCallActions(Publish publish) { publishActions_ = std::move(publish); }
   // The session now serves `call` (<send type="call"> goes to it by default).
   void setCall(const std::string& sessionId, const std::string& call) { callOf_[sessionId] = call; }
+  void forgetCall(const std::string& sessionId) { callOf_.erase(sessionId); }
   // Called when a session serving a call ends (set before start()).
   void onCallEnded(std::function<void(const std::string& call, const std::string& session)> f) { callEnded_ = std::move(f); }
   // Session id -> the call it serves, for the sessions in memory or unloaded.

@@ -92,6 +92,28 @@ TEST_F(FeedTest, SqliteFeedAppendsReadsClaimsOnceAndKeepsCursors) {
   EXPECT_EQ(*b->lastReply(), (*b->replies(FeedId{}, 10))[0].id);
 }
 
+TEST_F(FeedTest, InteractionsAreTakenOnceHeldUntilFinishedAndFoundAgainByTheirNode) {
+  auto a = open(), b = open();
+  std::vector<boost::json::object> five;
+  for (int i = 0; i < 5; ++i) five.push_back(boost::json::object{{"media", "email"}, {"n", i}});
+  auto ids = a->submit(five);
+  ASSERT_TRUE(ids);
+  ASSERT_EQ(ids->size(), 5u);
+  auto took1 = a->take(1, 3);
+  auto took2 = b->take(2, 10);
+  ASSERT_TRUE(took1 && took2);
+  EXPECT_EQ(took1->size(), 3u);  // its room
+  EXPECT_EQ(took2->size(), 2u);  // the rest, nothing twice
+  EXPECT_EQ((*took1)[0].body.at("n").as_int64(), 0);
+  EXPECT_TRUE(b->take(2, 10)->empty());
+  ASSERT_TRUE(a->finish((*took1)[0].id));
+  auto held = b->held(1, 10);  // another instance of node 1 finds what node 1 still holds
+  ASSERT_TRUE(held);
+  ASSERT_EQ(held->size(), 2u);
+  EXPECT_EQ((*held)[0].id, (*took1)[1].id);
+  EXPECT_TRUE(a->renew(1));
+}
+
 // What a node's service asked of it.
 struct Recorder {
   std::mutex mu;
