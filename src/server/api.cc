@@ -82,7 +82,8 @@ const char kHelp[] = R"HELP({
     {"method": "GET", "path": "/metrics", "returns": "Prometheus text format"},
     {"method": "GET", "path": "/ors/help"},
     {"method": "POST", "path": "/ors/calls/events", "params": "a call event {call, event, dn, ...} or {events: [...]}", "returns": "{\"ids\": [feed ids]}"},
-    {"method": "GET", "path": "/ors/calls/replies", "params": "after (a reply id, or now), limit (at most 1000), wait (ms, at most 30000)", "returns": "{\"replies\": [...], \"last\": id}"}
+    {"method": "GET", "path": "/ors/calls/replies", "params": "after (a reply id, or now), limit (at most 1000), wait (ms, at most 30000)", "returns": "{\"replies\": [...], \"last\": id}"},
+    {"method": "POST", "path": "/ors/interactions", "params": "an interaction {media, ...} or {interactions: [...]}", "returns": "{\"ids\": [queue ids]}"}
   ]
 })HELP";
 

@@ -256,6 +256,12 @@ class OrsdTest(unittest.TestCase):
             self.assertIn(why, json.loads(body)["error"])
         self.assertEqual(self.s.call("GET", "/ors/calls/events")[0], 405)
         self.assertEqual(self.s.call("POST", "/ors/calls/replies")[0], 405)
+        for bad, why in (({"subject": "x"}, "'media'"), ({"interactions": []}, "1 to 1000"), ({"interactions": [3]}, "object"),
+                         ({"interactions": [{"media": ""}]}, "'media'")):
+            st, _, body = self.s.call("POST", "/ors/interactions", json.dumps(bad), j)
+            self.assertEqual(st, 400, bad)
+            self.assertIn(why, json.loads(body)["error"])
+        self.assertEqual(self.s.call("GET", "/ors/interactions")[0], 405)
         for q in ("after=12", "after=x-1", "limit=0", "limit=abc", "wait=-1"):
             st, _, body = self.s.call("GET", "/ors/calls/replies?" + q)
             self.assertEqual(st, 400, q)
