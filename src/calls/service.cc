@@ -72,12 +72,13 @@ void Service::submit(std::vector<boost::json::object> interactions,
   });
 }
 
-// Takes what the node has room for (first, once, what an earlier instance of the node took), and
-// starts one session for each (a claim on its key makes
-// sure of one, even if it were ever taken twice).
+// Takes what the node has room for (first, once and whatever the room, what an earlier instance
+// of the node took), and starts one session for each (a claim on its key makes sure of one, even
+// if it were ever taken twice).
 void Service::pullInteractions() {
-  if (options_.mediaStrategies.empty() || inflight_.size() >= options_.maxInteractions) return;
-  Result<std::vector<Entry>> taken = resumeHeld_ ? feed_->held(options_.node, 10'000)
+  if (options_.mediaStrategies.empty()) return;
+  if (!resumeHeld_ && inflight_.size() >= options_.maxInteractions) return;
+  Result<std::vector<Entry>> taken = resumeHeld_ ? feed_->held(options_.node, 100'000)
                                                  : feed_->take(options_.node, options_.maxInteractions - inflight_.size());
   if (!taken) return;
   resumeHeld_ = false;

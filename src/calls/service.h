@@ -18,6 +18,10 @@
 // step that sent them is durable; adapters read it (replies) and answer with call events such as
 // `route.done`, carrying the action's `requestid`.
 //
+// Multimedia interactions go to a shared queue (submit); the service takes new ones while its node
+// holds fewer than max-interactions, starts one session each (its call key "ixn:<queue id>"), and
+// finishes the interaction when that session ends (ended).
+//
 // Threading: one thread of its own runs the feed (which blocks on I/O) and every decision; the
 // public calls may come from any thread and their `done` runs on that thread.
 #pragma once

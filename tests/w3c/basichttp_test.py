@@ -5,6 +5,7 @@ session enters its top-level final state "pass", which each test announces by lo
 `Outcome: pass` (orsd writes `<sessionid> Outcome: pass` to stderr).
 Usage: basichttp_test.py ORSD SUITE_DIR   (prints "N passed, N failed")
 """
+import collections
 import csv
 import http.client
 import json
@@ -41,9 +42,11 @@ def main():
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outcomes = {}
     cond = threading.Condition()
+    last_lines = collections.deque(maxlen=40)  # orsd's stderr, for a failure's report
 
     def read_stderr():
         for line in proc.stderr:
+            last_lines.append(line)
             m = re.match(r"^([0-9A-V]{32}) Outcome: (\w+)", line)
             if m:
                 with cond:
@@ -97,13 +100,19 @@ def main():
                 print("FAIL test%s: %s" % (t, failures[t]))
         print("%d passed, %d failed" % (len(ids) - len(failures), len(failures)))
         return 1 if failures else 0
+    except OSError as e:
+        print("orsd stopped answering (%s); its exit status: %s; its last lines:\n%s"
+              % (e, proc.poll(), "".join(last_lines)))
+        return 1
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
+            code = proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait()
+            code = proc.wait()
+        if code != 0:
+            print("orsd exited with %d after SIGTERM; its last lines:\n%s" % (code, "".join(last_lines)))
         tmp.cleanup()
 
 
