@@ -51,13 +51,24 @@ int64_t Service::nowMs() {
       .count();
 }
 
+// After stop() nothing is queued: a job left in the stopped loop would be destroyed with it, and
+// with it the HTTP connection it answers, whose executor may belong to a worker already gone.
+template <typename Done>
+bool answeredStopping(const std::atomic<bool>& stopped, Done& done) {
+  if (!stopped.load(std::memory_order_acquire)) return false;
+  done(Status::error("the server is stopping"));
+  return true;
+}
+
 void Service::append(std::vector<boost::json::object> events,
                      std::function<void(Result<std::vector<FeedId>>)> done) {
+  if (answeredStopping(stopped_, done)) return;
   net::post(ioc_, [this, events = std::move(events), done = std::move(done)] { done(feed_->append(events)); });
 }
 
 void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
                       std::function<void(Result<std::vector<Entry>>)> done) {
+  if (answeredStopping(stopped_, done)) return;
   net::post(ioc_, [this, after, max, wait, done = std::move(done)]() mutable {
     Result<std::vector<Entry>> r = feed_->replies(after, max);
     if (!r || !r->empty() || wait.count() <= 0) return done(std::move(r));
@@ -67,6 +78,7 @@ void Service::replies(FeedId after, size_t max, std::chrono::milliseconds wait,
 
 void Service::submit(std::vector<boost::json::object> interactions,
                      std::function<void(Result<std::vector<FeedId>>)> done) {
+  if (answeredStopping(stopped_, done)) return;
   net::post(ioc_, [this, interactions = std::move(interactions), done = std::move(done)] {
     done(feed_->submit(interactions));
   });
@@ -132,6 +144,7 @@ void Service::ended(const std::string& call, const std::string& session) {
 }
 
 void Service::lastReply(std::function<void(Result<FeedId>)> done) {
+  if (answeredStopping(stopped_, done)) return;
   net::post(ioc_, [this, done = std::move(done)] { done(feed_->lastReply()); });
 }
 
@@ -180,6 +193,7 @@ bool Service::beginReading() {
 
 void Service::stop() {
   if (!thread_.joinable()) return;
+  stopped_.store(true, std::memory_order_release);
   net::post(ioc_, [this] {
     if (reading_) saveCursor();
     reading_ = false;
@@ -189,6 +203,9 @@ void Service::stop() {
     work_.reset();
   });
   thread_.join();
+  // What was posted meanwhile runs now (its answers go out; nothing reads the feed any more).
+  ioc_.restart();
+  ioc_.poll();
 }
 
 void Service::tick() {

@@ -94,7 +94,8 @@ class Service {
   // Starts reading the feed from the node's saved position (the primary, once its sessions are
   // restored), knowing the calls (call id, session id) those sessions serve.
   void startReading(std::vector<std::pair<std::string, std::string>> mine = {});
-  // Saves the read position and stops the thread (pending appends are answered first).
+  // Saves the read position and stops the thread (pending appends are answered first); calls
+  // after it are answered at once with an error.
   void stop();
 
   // For tests and metrics (any thread).
@@ -135,6 +136,7 @@ class Service {
   boost::asio::steady_timer timer_;
   std::thread thread_;
   std::atomic<uint64_t> started_{0};
+  std::atomic<bool> stopped_{false};
 
   // Service thread only.
   bool wantReading_ = false, reading_ = false, reportedDown_ = false, replaying_ = false;

@@ -67,12 +67,15 @@ struct Primary {
   size_t restored = 0;
   ~Primary() {
     // The call service posts to the workers: it stops first (its position saved). The store's
-    // last answers go to the workers' event loops: it closes (flushes) while they exist.
+    // last answers go to the workers' event loops: it closes (flushes) while they exist. The
+    // service goes before the workers' io_contexts: what it still holds may answer connections
+    // that live on them.
     if (calls) calls->stop();
     if (store) store->close();
-    api.reset();
-    workers.clear();  // each joins its thread
+    for (auto& w : workers) w->stop();  // joins its thread: nothing publishes to the service now
     calls.reset();
+    api.reset();
+    workers.clear();
     store.reset();
   }
 };
@@ -395,9 +398,6 @@ int main(int argc, char** argv) {
   for (const auto& r : documents.roots()) std::cout << " " << r;
   std::cout << "; " << (primary ? "primary" : "backup") << std::endl;
 
-  // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
-  // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
-  // sender as error.communication.
   // The nodes that take calls now: this one, and those with an instance answering as primary or
   // not checked yet (at start-up every node computes the same assignment; a node that turns out
   // to be down has its calls taken by the next in rank after the watching timeout).
@@ -411,6 +411,9 @@ int main(int argc, char** argv) {
       if (id == config.nodeId || serves(node.primary) || (node.backup && serves(*node.backup))) live.push_back(id);
     return live;
   };
+  // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
+  // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
+  // sender as error.communication.
   RemoteDelivery remote = [&](const std::string& id, ors::scxml::Event e) {
     std::optional<uint32_t> owner = ors::sessionIdNode(id);
     if (!owner) return false;
@@ -524,8 +527,10 @@ int main(int argc, char** argv) {
     server.stop();
     stopRole();
     health->stop();
-    // The store first: the answers waiting for its last writes go out, then the workers stop.
+    // The call service first (it feeds the workers), then the store: the answers waiting for its
+    // last writes go out, then the workers stop.
     if (node) {
+      if (node->calls) node->calls->stop();
       if (node->store) node->store->close();
       for (auto& w : node->workers) w->stop();
     }
