@@ -87,6 +87,17 @@ class Calls(unittest.TestCase):
                                  "--timeout", str(timeout), "--prefix", prefix, "--json"],
                                 stdout=subprocess.PIPE, text=True)
 
+    def run(self, result=None):
+        """A failing test prints the tail of every instance's log (what the nodes said)."""
+        failures = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > failures:
+            for name in sorted(os.listdir(self.dir)):
+                if name.endswith(".log"):
+                    with open(os.path.join(self.dir, name)) as f:
+                        print("\n--- %s (last lines)\n%s" % (name, "".join(f.readlines()[-15:])))
+        return out
+
     def pid(self, tag):
         with open(os.path.join(self.dir, tag + ".pid")) as f:
             return int(f.read())
