@@ -480,7 +480,107 @@ class RedisFeed final : public Feed {
   bool groupMade_ = false;
 };
 
+// ---------------------------------------------------------------- opened on first use
+
+class LazyFeed final : public Feed {
+ public:
+  explicit LazyFeed(std::function<Result<std::unique_ptr<Feed>>()> open) : open_(std::move(open)) {}
+
+  Result<std::vector<FeedId>> append(const std::vector<boost::json::object>& events) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->append(events);
+  }
+  Result<std::vector<Entry>> read(FeedId after, size_t max) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->read(after, max);
+  }
+  Result<FeedId> last() override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->last();
+  }
+  Result<std::string> claim(const std::string& call, const std::string& value) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->claim(call, value);
+  }
+  Status endClaim(const std::string& call, const std::string& value) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->endClaim(call, value);
+  }
+  Result<std::optional<std::string>> claimOf(const std::string& call) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->claimOf(call);
+  }
+  Result<std::vector<std::optional<std::string>>> claimsOf(const std::vector<std::string>& calls) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->claimsOf(calls);
+  }
+  Status saveCursor(uint32_t node, FeedId id) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->saveCursor(node, id);
+  }
+  Result<FeedId> cursor(uint32_t node) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->cursor(node);
+  }
+  Result<std::vector<FeedId>> submit(const std::vector<boost::json::object>& interactions) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->submit(interactions);
+  }
+  Result<std::vector<Entry>> take(uint32_t node, size_t max) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->take(node, max);
+  }
+  Status finish(FeedId id) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->finish(id);
+  }
+  Result<std::vector<Entry>> held(uint32_t node, size_t max) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->held(node, max);
+  }
+  Status renew(uint32_t node) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->renew(node);
+  }
+  Result<std::vector<FeedId>> reply(const std::vector<boost::json::object>& actions) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->reply(actions);
+  }
+  Result<std::vector<Entry>> replies(FeedId after, size_t max) override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->replies(after, max);
+  }
+  Result<FeedId> lastReply() override {
+    if (Status st = ensure(); !st) return st;
+    return inner_->lastReply();
+  }
+
+ private:
+  Status ensure() {
+    if (inner_) return Status::ok();
+    auto now = std::chrono::steady_clock::now();
+    if (now < nextTry_) return lastError_;
+    nextTry_ = now + std::chrono::milliseconds(500);
+    Result<std::unique_ptr<Feed>> opened = open_();
+    if (!opened) {
+      lastError_ = Status::error("the call feed cannot be opened yet: " + opened.status().message());
+      return lastError_;
+    }
+    inner_ = std::move(*opened);
+    return Status::ok();
+  }
+
+  std::function<Result<std::unique_ptr<Feed>>()> open_;
+  std::unique_ptr<Feed> inner_;
+  std::chrono::steady_clock::time_point nextTry_;
+  Status lastError_ = Status::error("the call feed is not open");
+};
+
 }  // namespace
+
+std::unique_ptr<Feed> openLazily(std::function<Result<std::unique_ptr<Feed>>()> open) {
+  return std::make_unique<LazyFeed>(std::move(open));
+}
 
 Result<std::unique_ptr<Feed>> openSqliteFeed(const std::string& path) {
   auto feed = std::make_unique<SqliteFeed>();

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,11 @@ class Feed {
   virtual Result<std::vector<Entry>> replies(FeedId after, size_t max) = 0;
   virtual Result<FeedId> lastReply() = 0;
 };
+
+// A feed opened on first use by `open`, and again after a failed open at the next use (at most
+// every half second): a primary whose store answers slowly at takeover still takes over, and its
+// call service goes on once the feed opens. Not thread-safe, like the feeds it wraps.
+std::unique_ptr<Feed> openLazily(std::function<Result<std::unique_ptr<Feed>>()> open);
 
 // `path`: the SQLite file (created if absent; WAL, so several processes share it).
 Result<std::unique_ptr<Feed>> openSqliteFeed(const std::string& path);

@@ -113,10 +113,13 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
   }
   // The call feed: in Redis with the Redis store, else a SQLite file (shared by the nodes of a
   // machine when persistence/call-feed names the same file).
-  auto feed = config.persistence == "redis"
-                  ? ors::calls::openRedisFeed(config.redisNodes, clusterName, config.redisReplicas)
-                  : ors::calls::openSqliteFeed(config.callFeed.empty() ? config.dataDir + "/calls.db" : config.callFeed);
-  if (!feed) return feed.status();
+  // Opened by the call service's thread on first use, and again until it opens: a store that is
+  // slow to answer at a takeover must not stop the takeover.
+  std::unique_ptr<ors::calls::Feed> feed = ors::calls::openLazily([&config, clusterName]() {
+    return config.persistence == "redis"
+               ? ors::calls::openRedisFeed(config.redisNodes, clusterName, config.redisReplicas)
+               : ors::calls::openSqliteFeed(config.callFeed.empty() ? config.dataDir + "/calls.db" : config.callFeed);
+  });
   Primary* raw = p.get();
   ors::calls::Service::Options co;
   co.node = config.nodeId;
@@ -132,7 +135,7 @@ ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& co
   hooks.deliver = [raw](const std::string& id, const ors::calls::Entry& e, ors::calls::Service::Done done) {
     raw->api->deliverCall(id, e, std::move(done));
   };
-  p->calls = std::make_unique<ors::calls::Service>(std::move(*feed), std::move(co), std::move(hooks));
+  p->calls = std::make_unique<ors::calls::Service>(std::move(feed), std::move(co), std::move(hooks));
   for (unsigned i = 0; i < n; ++i) {
     p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
     p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions, std::function<void()> published) {
