@@ -396,10 +396,15 @@ int main(int argc, char** argv) {
     std::cerr << "orsd: " << lockError << "\n";
     return 1;
   }
-  std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
-            << " with " << n << " workers; documents under";
-  for (const auto& r : documents.roots()) std::cout << " " << r;
-  std::cout << "; " << (primary ? "primary" : "backup") << std::endl;
+  // The line scripts and tests wait for: the port, and the role once it is held (a primary's
+  // once it serves).
+  auto announce = [&](bool asPrimary) {
+    std::cout << "orsd: node " << config.nodeId << " listening on " << config.address << ":" << server.port()
+              << " with " << n << " workers; documents under";
+    for (const auto& r : documents.roots()) std::cout << " " << r;
+    std::cout << "; " << (asPrimary ? "primary" : "backup") << std::endl;
+  };
+  if (!primary) announce(false);
 
   // The nodes that take calls now: this one, and those with an instance answering as primary or
   // not checked yet (at start-up every node computes the same assignment; a node that turns out
@@ -447,33 +452,57 @@ int main(int argc, char** argv) {
     return true;
   };
 
-  // Becomes the primary: store, workers, sessions back, then calls are served here.
-  auto takeOver = [&]() -> bool {
-    auto t0 = std::chrono::steady_clock::now();
-    ors::Result<std::unique_ptr<Primary>> p =
-        startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
-    if (!p) {
-      std::cerr << "orsd: " << p.status().message() << "\n";
-      return false;
-    }
-    node = std::move(*p);
-    ready.store(node.get(), std::memory_order_release);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "orsd: primary; restored " << node->restored << " sessions in " << ms << " ms" << std::endl;
-    return true;
-  };
-  if (primary && !takeOver()) return 1;
-  // A backup that got the role keeps it if taking over fails (the store slow to answer on a loaded
-  // machine, say): it answers 503 "starting" and tries again every second.
+  // Becomes the primary: store, workers, sessions back, then calls are served here. That takes
+  // a while (a store slow to answer on a loaded machine, many sessions to restore): it runs on a
+  // thread of its own while the event loop goes on answering (503 "starting", heartbeat
+  // included), and the primary it made is installed on the loop. A backup that got the role
+  // keeps it if taking over fails, and tries again every second; a first start that fails exits.
+  std::thread starter;
+  std::mutex startedMu;
+  std::unique_ptr<Primary> started;  // made by the starter, not installed yet
+  bool stopping = false;             // on the event loop only
+  int exitCode = 0;
   boost::asio::steady_timer takeOverRetry(ioc);
-  std::function<void()> retryTakeOver = [&] {
-    if (takeOver()) return;
-    std::cerr << "orsd: taking over failed; trying again in 1 s" << std::endl;
-    takeOverRetry.expires_after(std::chrono::seconds(1));
-    takeOverRetry.async_wait([&](boost::system::error_code ec) {
-      if (!ec) retryTakeOver();
+  std::function<void(bool)> takeOver = [&](bool first) {
+    if (starter.joinable()) starter.join();  // the attempt before, over since it posted
+    starter = std::thread([&, first] {
+      auto t0 = std::chrono::steady_clock::now();
+      ors::Result<std::unique_ptr<Primary>> p =
+          startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
+      bool ok = static_cast<bool>(p);
+      if (ok) {
+        std::lock_guard<std::mutex> lk(startedMu);
+        started = std::move(*p);
+      } else {
+        std::cerr << "orsd: " << p.status().message() << std::endl;
+      }
+      boost::asio::post(ioc, [&, first, ok, t0] {
+        if (stopping) return;  // main destroys what was made
+        if (!ok) {
+          if (first) {
+            exitCode = 1;
+            ioc.stop();
+            return;
+          }
+          std::cerr << "orsd: taking over failed; trying again in 1 s" << std::endl;
+          takeOverRetry.expires_after(std::chrono::seconds(1));
+          takeOverRetry.async_wait([&](boost::system::error_code ec) {
+            if (!ec && !stopping) takeOver(false);
+          });
+          return;
+        }
+        {
+          std::lock_guard<std::mutex> lk(startedMu);
+          node = std::move(started);
+        }
+        ready.store(node.get(), std::memory_order_release);
+        if (first) announce(true);
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        std::cout << "orsd: primary; restored " << node->restored << " sessions in " << ms << " ms" << std::endl;
+      });
     });
   };
+  if (primary) boost::asio::post(ioc, [&] { takeOver(true); });
 
   // The role, on a thread of its own (asking Redis may take seconds when it is down, and the
   // acceptor must not wait for that): a backup polls for it (the kernel frees the lock the moment
@@ -506,8 +535,9 @@ int main(int argc, char** argv) {
         if (lock.tryAcquire(config.selfUrl, &e)) {
           takingOver = true;
           boost::asio::post(ioc, [&] {
+            if (stopping) return;
             std::cout << "orsd: the primary is gone; taking over" << std::endl;
-            retryTakeOver();
+            takeOver(false);
           });
         } else {
           lock.keep();  // a backup learns where the primary is
@@ -527,6 +557,8 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     std::cout << "orsd: signal " << sig << ", draining" << std::endl;
+    stopping = true;
+    takeOverRetry.cancel();
     server.stop();
     stopRole();
     health->stop();
@@ -545,6 +577,9 @@ int main(int argc, char** argv) {
   for (auto& t : io) t.join();
   stopRole();
   roleThread.join();
+  if (starter.joinable()) starter.join();
+  started.reset();  // made while stopping: never installed
+  if (exitCode != 0) return exitCode;
   // The server and the HTTP io_context go first (a pending accept holds a socket of a worker's
   // io_context), then the workers, by declaration order.
   std::cout << "orsd: stopped" << std::endl;
