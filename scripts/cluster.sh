@@ -8,6 +8,7 @@
 #                                       writes DIR/cluster.ini, starts Redis and 2 x NODES orsd
 #                                       (each --set goes to every orsd, e.g. routing-points/7001=x.scxml;
 #                                       each --node-set to both instances of node N)
+#   scripts/cluster.sh restart DIR TAG  starts instance TAG (node<N>-a or node<N>-b) again, as before
 #   scripts/cluster.sh status DIR       each instance: URL, node, role (from its /heartbeat)
 #   scripts/cluster.sh stop DIR         SIGTERM to every instance, waits; then stops Redis
 #
@@ -35,7 +36,7 @@ done
 set -- "${args[@]}"
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,21p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,22p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case "$store" in redis | sqlite) ;; *) echo "--store must be redis or sqlite"; exit 2 ;; esac
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -76,12 +77,15 @@ start)
       for ((i = 0; i < ${#nodeset[@]}; i += 2)); do
         [ "${nodeset[i]}" = "$n" ] && mine+=(--set "${nodeset[i + 1]}")
       done
-      "$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$data" \
-        --set "orchestration/cluster-file=$dir/cluster.ini" \
-        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" ${extra[@]+"${extra[@]}"} ${mine[@]+"${mine[@]}"} >"$dir/$tag.log" 2>&1 &
+      command=("$build/orsd" --port "$port" --address 127.0.0.1 --node-id "$n" --data-dir "$data"
+        --set "orchestration/cluster-file=$dir/cluster.ini"
+        --set "orchestration/document-roots=$dir/docs,$here/examples" "${store_settings[@]}" ${extra[@]+"${extra[@]}"} ${mine[@]+"${mine[@]}"})
+      printf '%q ' "${command[@]}" >"$dir/$tag.cmd"  # for `restart`
+      "${command[@]}" >"$dir/$tag.log" 2>&1 &
       echo $! >"$dir/$tag.pid"
-      # The primary first: it takes the node's lock or lease; the backup then finds it taken.
-      for _ in $(seq 200); do grep -q listening "$dir/$tag.log" && break; sleep 0.05; done
+      # The primary first: it takes the node's lock or lease; the backup then finds it taken. A
+      # primary says it listens once it serves (its sessions restored).
+      for _ in $(seq 600); do grep -q listening "$dir/$tag.log" && break; sleep 0.05; done
       grep -q listening "$dir/$tag.log" || { echo "$tag did not start:"; cat "$dir/$tag.log"; exit 1; }
       if [ "$role" = primary ]; then
         for _ in $(seq 200); do
@@ -92,6 +96,19 @@ start)
       echo "http://127.0.0.1:$port node $n $(grep -o 'primary$\|backup$' "$dir/$tag.log" | head -1) (pid $(cat "$dir/$tag.pid"))"
     done
   done
+  ;;
+restart)
+  # Starts an instance again (after a kill, say) as it was started: TAG is node<N>-a or node<N>-b.
+  tag=${3:-}
+  [ -f "$dir/$tag.cmd" ] || { echo "no instance '$tag' in $dir"; exit 2; }
+  if [ -f "$dir/$tag.pid" ] && kill -0 "$(cat "$dir/$tag.pid")" 2>/dev/null; then echo "$tag is running"; exit 1; fi
+  before=$(grep -c listening "$dir/$tag.log" || true)
+  eval "$(cat "$dir/$tag.cmd")" >>"$dir/$tag.log" 2>&1 &
+  echo $! >"$dir/$tag.pid"
+  for _ in $(seq 600); do [ "$(grep -c listening "$dir/$tag.log")" -gt "$before" ] && break; sleep 0.05; done
+  [ "$(grep -c listening "$dir/$tag.log")" -gt "$before" ] || { echo "$tag did not start:"; tail -20 "$dir/$tag.log"; exit 1; }
+  url=$(grep -o 'listening on [0-9.]*:[0-9]*' "$dir/$tag.log" | tail -1 | sed 's/listening on /http:\/\//')
+  echo "$url ${tag%-?} $(grep -o 'primary$\|backup$' "$dir/$tag.log" | tail -1) (pid $(cat "$dir/$tag.pid"))"
   ;;
 status)
   for pidfile in "$dir"/node*-?.pid; do
@@ -118,5 +135,5 @@ stop)
   true
   ;;
 *)
-  echo "unknown command '$cmd' (start, status, stop)"; exit 2 ;;
+  echo "unknown command '$cmd' (start, restart, status, stop)"; exit 2 ;;
 esac

@@ -99,8 +99,10 @@ Result<ClusterMap> ClusterMap::load(const std::string& file) {
 }
 
 Decision route(const ClusterMap& map, uint32_t self, bool selfIsPrimary, const std::optional<std::string>& ownPrimaryUrl,
-               uint32_t owner, const std::function<Liveness(const Instance&)>& liveness) {
+               uint32_t owner, const std::function<Liveness(const Instance&)>& liveness,
+               const std::optional<std::string>& adopter) {
   using Kind = Decision::Kind;
+  if (owner != self && adopter && map.find(owner)) return {Kind::kRedirectAdopter, *adopter};
   if (owner == self) {
     if (selfIsPrimary) return {Kind::kServeHere, {}};
     if (ownPrimaryUrl) return {Kind::kRedirectPrimary, *ownPrimaryUrl};

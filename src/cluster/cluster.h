@@ -59,7 +59,7 @@ enum class Liveness : uint8_t {
 };
 
 struct Decision {
-  enum class Kind : uint8_t { kServeHere, kRedirectExternal, kRedirectPrimary, kOwnerUnknown, kOwnerDown };
+  enum class Kind : uint8_t { kServeHere, kRedirectExternal, kRedirectPrimary, kRedirectAdopter, kOwnerUnknown, kOwnerDown };
   Kind kind = Kind::kServeHere;
   std::string location;  // base URL of a redirect (the original path and query go after it)
 };
@@ -74,10 +74,16 @@ struct Decision {
 //     backup: the caller goes to the owning node's primary instance (contract 4.2) — the one that
 //     answers its heartbeat with 200 now, which is the configured backup after a failover; for
 //     this instance's own node, the primary it knows from the node's lock (`ownPrimaryUrl`);
+//   - redirect to the adopter: both instances of the owning node were gone long enough that an
+//     instance of another node adopted it (server/adoption.h): `adopter` is that instance's URL,
+//     as the owner's lease says; the caller goes straight there (not to the owner's external-url,
+//     whose balancer may have no live member for it);
 //   - owner unknown: the id names a node that is not in the cluster (404: there is no such
 //     session anywhere);
-//   - owner down: no instance of the owning node is known to be primary (503 with Retry-After).
+//   - owner down: no instance of the owning node is known to be primary, and no adopter is
+//     known (503 with Retry-After).
 Decision route(const ClusterMap& map, uint32_t self, bool selfIsPrimary, const std::optional<std::string>& ownPrimaryUrl,
-               uint32_t owner, const std::function<Liveness(const Instance&)>& liveness);
+               uint32_t owner, const std::function<Liveness(const Instance&)>& liveness,
+               const std::optional<std::string>& adopter = std::nullopt);
 
 }  // namespace ors::cluster

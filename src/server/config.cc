@@ -134,6 +134,9 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key == "orchestration/max-interactions") {
     if (!(s = num(1'000'000)) || n == 0) return s ? Status::error(key + " must be > 0") : s;
     maxInteractions = n;
+  } else if (key == "orchestration/node-takeover-timeout") {
+    if (!(s = num(86'400'000))) return s;
+    nodeTakeoverTimeout = std::chrono::milliseconds(n);
   } else if (key == "persistence/call-feed") {
     callFeed = value;
   } else if (key == "persistence/max-size") {

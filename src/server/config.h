@@ -37,6 +37,9 @@ struct Config {
   // [media-strategies] media = strategy src: each interaction of that media starts it.
   std::map<std::string, std::string> mediaStrategies;
   size_t maxInteractions = 100;  // max-interactions: interactions a node holds at once
+  // node-takeover-timeout: how long a node may have no instance holding its role (both gone)
+  // before another node adopts its sessions, calls and interactions (Redis store; 0: never).
+  std::chrono::milliseconds nodeTakeoverTimeout{10'000};
   // [http]
   std::string address = "0.0.0.0";
   uint16_t port = 7210;

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstring>
+#include <strings.h>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -22,16 +23,51 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/url.h"
+#include "server/adoption.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/documents.h"
 #include "server/metrics.h"
+#include "server/primary.h"
 #include "server/standby.h"
 #include "server/worker.h"
-#include "store/redis_store.h"
-#include "store/sqlite_store.h"
 
 namespace {
+
+using ors::server::Primary;
+using ors::server::RemoteDelivery;
+
+// One `#_scxml_<id>` event POSTed to another node: to each of `bases` in turn while none answers,
+// following a 307 (a backup's, or an adopted node's) at most twice. `failed` gets why it did not
+// arrive (no answer from any, or an answer other than 2xx); it runs on the io_context.
+struct RemotePost : std::enable_shared_from_this<RemotePost> {
+  explicit RemotePost(boost::asio::io_context& c) : ioc(c) {}
+  boost::asio::io_context& ioc;
+  std::vector<std::string> bases;
+  std::string path, body;
+  std::function<void(const std::string& why)> failed;
+  size_t next = 0;
+  int hops = 0;
+
+  void start() { send(bases[next++] + path); }
+  void send(const std::string& url) {
+    ors::http::request(ioc, "POST", url, body, "application/json", std::chrono::seconds(10),
+                       [self = shared_from_this()](ors::http::ClientResponse r) { self->answered(std::move(r)); });
+  }
+  void answered(ors::http::ClientResponse r) {
+    if (r.status >= 200 && r.status < 300) return;
+    if (r.status == 307 && hops < 2) {
+      for (const auto& [k, v] : r.headers) {
+        if (k.size() == 8 && strncasecmp(k.c_str(), "location", 8) == 0) {
+          ++hops;
+          return send(v);
+        }
+      }
+    }
+    if (r.status == 0 && next < bases.size()) return send(bases[next++] + path);
+    failed(r.status ? "HTTP status " + std::to_string(r.status) : r.error);
+  }
+};
 
 constexpr const char* kUsage =
     "usage: orsd [--config FILE] [--port N] [--data-dir DIR] [--node-id N] [--address ADDR]\n"
@@ -56,164 +92,6 @@ std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, 
   std::optional<uint32_t> node = ors::sessionIdNode(seg[2]);
   if (node) *sessionId = seg[2];
   return node;
-}
-
-// What a primary runs: the store, the workers with the sessions, and the API over them.
-struct Primary {
-  std::unique_ptr<ors::store::SessionStore> store;
-  std::unique_ptr<ors::calls::Service> calls;
-  std::vector<std::unique_ptr<ors::server::Worker>> workers;
-  std::unique_ptr<ors::server::Api> api;
-  size_t restored = 0;
-  ~Primary() {
-    // The call service posts to the workers: it stops first (its position saved). The store's
-    // last answers go to the workers' event loops: it closes (flushes) while they exist. The
-    // service goes before the workers' io_contexts: what it still holds may answer connections
-    // that live on them.
-    if (calls) calls->stop();
-    if (store) store->close();
-    for (auto& w : workers) w->stop();  // joins its thread: nothing publishes to the service now
-    calls.reset();
-    api.reset();
-    workers.clear();
-    store.reset();
-  }
-};
-
-ors::Result<size_t> restoreSessions(ors::store::SessionStore& store,
-                                    std::vector<std::unique_ptr<ors::server::Worker>>& workers,
-                                    const ors::scxml::Loader& loader);
-
-// `remote` delivers an SCXML event to a session of another node (false: no way to reach it).
-using RemoteDelivery = std::function<bool(const std::string& sessionId, ors::scxml::Event event)>;
-
-ors::Result<std::unique_ptr<Primary>> startPrimary(const ors::server::Config& config, ors::server::Metrics& metrics,
-                                                   ors::server::DocumentCache& documents, unsigned n,
-                                                   RemoteDelivery remote, const std::string& clusterName,
-                                                   std::function<std::string()> fence,
-                                                   std::function<std::vector<uint32_t>()> liveNodes) {
-  auto p = std::make_unique<Primary>();
-  if (config.persistence == "sqlite") {
-    ors::store::SqliteOptions so;
-    so.fullSync = config.fullSync;
-    so.maxBytes = config.storeMaxBytes;
-    auto opened = ors::store::openSqliteStore(config.dataDir + "/sessions.db", so);
-    if (!opened) return opened.status();
-    p->store = std::move(*opened);
-  } else if (config.persistence == "redis") {
-    ors::store::RedisOptions ro;
-    ro.nodes = config.redisNodes;
-    ro.clusterName = clusterName;
-    ro.orsNode = config.nodeId;
-    ro.replicas = config.redisReplicas;
-    ro.fence = fence;
-    auto opened = ors::store::openRedisStore(ro);
-    if (!opened) return opened.status();
-    p->store = std::move(*opened);
-  }
-  // The call feed: in Redis with the Redis store, else a SQLite file (shared by the nodes of a
-  // machine when persistence/call-feed names the same file).
-  // Opened by the call service's thread on first use, and again until it opens: a store that is
-  // slow to answer at a takeover must not stop the takeover.
-  std::unique_ptr<ors::calls::Feed> feed = ors::calls::openLazily([&config, clusterName]() {
-    return config.persistence == "redis"
-               ? ors::calls::openRedisFeed(config.redisNodes, clusterName, config.redisReplicas)
-               : ors::calls::openSqliteFeed(config.callFeed.empty() ? config.dataDir + "/calls.db" : config.callFeed);
-  });
-  Primary* raw = p.get();
-  ors::calls::Service::Options co;
-  co.node = config.nodeId;
-  co.routingPoints = config.routingPoints;
-  co.watchingTimeout = config.callWatchingTimeout;
-  co.mediaStrategies = config.mediaStrategies;
-  co.maxInteractions = config.maxInteractions;
-  ors::calls::Service::Hooks hooks;
-  hooks.liveNodes = std::move(liveNodes);
-  hooks.start = [raw](ors::calls::CallStart start, ors::calls::Service::Done done) {
-    raw->api->startCall(std::move(start), std::move(done));
-  };
-  hooks.deliver = [raw](const std::string& id, const ors::calls::Entry& e, ors::calls::Service::Done done) {
-    raw->api->deliverCall(id, e, std::move(done));
-  };
-  p->calls = std::make_unique<ors::calls::Service>(std::move(feed), std::move(co), std::move(hooks));
-  for (unsigned i = 0; i < n; ++i) {
-    p->workers.push_back(std::make_unique<ors::server::Worker>(i, n, config, metrics, p->store.get()));
-    p->workers.back()->onCallActions([raw](std::vector<boost::json::object> actions, std::function<void()> published) {
-      raw->calls->publish(std::move(actions), std::move(published));
-    });
-    p->workers.back()->onCallEnded([raw](const std::string& call, const std::string& session) { raw->calls->ended(call, session); });
-  }
-  auto& workers = p->workers;
-  for (auto& w : workers) {
-    w->start([&workers, n, &config, remote](const std::string& id, ors::scxml::Event e) {
-      if (ors::sessionIdNode(id) != config.nodeId) return remote(id, std::move(e));
-      return workers[ors::server::workerOf(id, n)]->post(
-          [id, e = std::move(e)](ors::server::Worker& wk) mutable { wk.runtime().deliver(id, std::move(e)); },
-          /*force=*/true);
-    }, documents.loader());
-  }
-  if (p->store) {
-    ors::Result<size_t> restored = restoreSessions(*p->store, workers, documents.loader());
-    if (!restored) return restored.status();
-    p->restored = *restored;
-  }
-  p->api = std::make_unique<ors::server::Api>(config, metrics, documents, workers);
-  p->api->setCalls(p->calls.get());
-  // The calls the restored sessions serve are this node's: their events go on to them.
-  std::vector<std::pair<std::string, std::string>> mine;
-  std::mutex mineMu;
-  std::vector<std::promise<void>> listed(workers.size());
-  for (size_t i = 0; i < workers.size(); ++i)
-    workers[i]->post([&, i](ors::server::Worker& w) {
-      std::lock_guard<std::mutex> lk(mineMu);
-      for (const auto& [session, call] : w.calls()) mine.emplace_back(call, session);
-      listed[i].set_value();
-    }, /*force=*/true);
-  for (auto& l : listed) l.get_future().wait();
-  p->calls->startReading(std::move(mine));
-  return p;
-}
-
-// Start-up: every stored session back on its worker, documents first (by hash, from the
-// store, so that a session runs the version it started with even if the file changed).
-ors::Result<size_t> restoreSessions(ors::store::SessionStore& store,
-                                    std::vector<std::unique_ptr<ors::server::Worker>>& workers,
-                                    const ors::scxml::Loader& loader) {
-  std::unordered_map<std::string, std::shared_ptr<const ors::scxml::Document>> docs;
-  ors::Status st = store.loadDocuments([&](ors::store::DocumentRecord&& d) {
-    ors::scxml::ParseOptions po;
-    po.url = d.url;
-    po.loader = loader;
-    ors::scxml::ParseResult pr = ors::scxml::parseDocument(d.source, po);
-    if (!pr.document) {
-      std::clog << "orsd: stored document " << d.hash << " (" << d.url << ") no longer compiles: "
-                << (pr.errors.empty() ? "?" : pr.errors.front().str()) << "\n";
-    } else if (pr.document->hash != d.hash) {
-      std::clog << "orsd: stored document " << d.hash << " (" << d.url << ") loads differently now (its scripts or"
-                << " data changed): its sessions cannot be restored\n";
-    } else {
-      docs.emplace(d.hash, pr.document);
-    }
-  });
-  if (!st) return st;
-  const unsigned n = static_cast<unsigned>(workers.size());
-  std::vector<std::vector<ors::store::SessionRecord>> shards(n);
-  st = store.loadSessions([&](ors::store::SessionRecord&& r) { shards[ors::server::workerOf(r.id, n)].push_back(std::move(r)); });
-  if (!st) return st;
-  std::atomic<size_t> restored{0}, failed{0};
-  std::vector<std::promise<void>> done(n);
-  for (unsigned i = 0; i < n; ++i) {
-    workers[i]->post([&, i](ors::server::Worker& w) {
-      size_t f = 0;
-      restored += w.restore(std::move(shards[i]), docs, &f);
-      failed += f;
-      w.publishCounts();
-      done[i].set_value();
-    }, /*force=*/true);
-  }
-  for (auto& d : done) d.get_future().wait();
-  if (failed > 0) std::clog << "orsd: " << failed << " stored sessions could not be restored (see above)\n";
-  return restored.load();
 }
 
 }  // namespace
@@ -282,7 +160,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ors::server::Arbiter> arbiter;
   if (config.persistence == "redis") {
     std::string e;
-    arbiter = ors::server::makeRedisLease(config.redisNodes, clusterNameOf(config), config.nodeId, config.leaseTtl, &e);
+    arbiter = ors::server::makeRedisLease(config.redisNodes, clusterNameOf(config), config.nodeId, config.leaseTtl,
+                                          config.nodeId, &e);
     if (!arbiter) {
       std::cerr << "orsd: " << e << "\n";
       return 1;
@@ -332,6 +211,8 @@ int main(int argc, char** argv) {
   };
 
   std::atomic<bool> suspended{false};  // the primary role cannot be confirmed (Redis unreachable)
+  // Other nodes adopted here when both their instances were gone (Redis store; server/adoption.h).
+  std::unique_ptr<ors::server::Adoption> adoption;
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
     Primary* p = ready.load(std::memory_order_acquire);
     if ((!p && lock.held()) || (p && (suspended.load(std::memory_order_relaxed) || lock.expired()))) {
@@ -347,9 +228,15 @@ int main(int argc, char** argv) {
     std::string sessionId;
     std::optional<uint32_t> owner = callOwner(req, config.nodeId, &sessionId);
     if (owner) {
+      std::optional<std::string> adopter;
+      if (adoption && *owner != config.nodeId) {
+        if (std::shared_ptr<Primary> adopted = adoption->primaryOf(*owner))
+          return adopted->api->handle(std::move(req), std::move(reply));
+        adopter = adoption->adopterOf(*owner);
+      }
       ors::cluster::Decision d = ors::cluster::route(
           clusterMap, config.nodeId, p != nullptr, lock.primaryUrl(), *owner,
-          liveness);
+          liveness, adopter);
       if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
       auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
       metrics.redirect_time.observe(std::chrono::steady_clock::now() - t0);
@@ -419,38 +306,89 @@ int main(int argc, char** argv) {
       if (id == config.nodeId || serves(node.primary) || (node.backup && serves(*node.backup))) live.push_back(id);
     return live;
   };
-  // `#_scxml_<id>` for a session of another node: POSTed as it is to that node (its external-url
-  // or live primary, as cluster::route says), whose answer decides; a failure comes back to the
-  // sender as error.communication.
+  // The primary this process runs for a node: its own, or one it adopted; null when none.
+  auto servedHere = [&](uint32_t nodeId) -> std::shared_ptr<Primary> {
+    if (nodeId == config.nodeId) {
+      Primary* p = ready.load(std::memory_order_acquire);
+      return p ? std::shared_ptr<Primary>(std::shared_ptr<Primary>(), p) : nullptr;  // not owned: lives till exit
+    }
+    return adoption ? adoption->primaryOf(nodeId) : nullptr;
+  };
+  auto deliverHere = [](Primary& p, const std::string& id, ors::scxml::Event e) {
+    return p.workers[ors::server::workerOf(id, static_cast<unsigned>(p.workers.size()))]->post(
+        [id, e = std::move(e)](ors::server::Worker& w) mutable { w.runtime().deliver(id, std::move(e)); },
+        /*force=*/true);
+  };
+  // `#_scxml_<id>` for a session of another node: POSTed as it is to where that node serves, as
+  // cluster::route says; when the health checks count the node down (a loaded machine may miss
+  // two), to its instances anyway, primary then backup. The answer decides; a failure comes back
+  // to the sender as error.communication.
   RemoteDelivery remote = [&](const std::string& id, ors::scxml::Event e) {
     std::optional<uint32_t> owner = ors::sessionIdNode(id);
     if (!owner) return false;
-    ors::cluster::Decision d = ors::cluster::route(
-        clusterMap, config.nodeId, true, std::nullopt, *owner,
-        liveness);
-    if (d.kind != ors::cluster::Decision::Kind::kRedirectExternal && d.kind != ors::cluster::Decision::Kind::kRedirectPrimary)
+    if (std::shared_ptr<Primary> here = servedHere(*owner)) return deliverHere(*here, id, std::move(e));
+    const ors::cluster::Node* ownerNode = clusterMap.find(*owner);
+    if (!ownerNode) return false;
+    using Kind = ors::cluster::Decision::Kind;
+    ors::cluster::Decision d = ors::cluster::route(clusterMap, config.nodeId, true, std::nullopt, *owner, liveness,
+                                                   adoption ? adoption->adopterOf(*owner) : std::nullopt);
+    std::vector<std::string> bases;
+    if (d.kind == Kind::kRedirectExternal || d.kind == Kind::kRedirectPrimary || d.kind == Kind::kRedirectAdopter) {
+      bases.push_back(d.location);
+    } else if (d.kind == Kind::kOwnerDown) {
+      bases.push_back(ownerNode->primary.url());
+      if (ownerNode->backup) bases.push_back(ownerNode->backup->url());
+    } else {
       return false;
+    }
     std::string sender = e.origin.rfind("#_scxml_", 0) == 0 ? e.origin.substr(8) : std::string();
     std::string sendid = e.sendid;
-    ors::http::request(ioc, "POST", d.location + "/scxml/session/" + id + "/scxml-event",
-                       boost::json::serialize(ors::scxml::eventToValue(e)), "application/json", std::chrono::seconds(10),
-                       [&, sender, sendid](ors::http::ClientResponse r) {
-                         if (r.status >= 200 && r.status < 300) return;
-                         Primary* p = ready.load(std::memory_order_acquire);
-                         if (!p || sender.empty() || ors::sessionIdNode(sender) != config.nodeId) return;
-                         ors::scxml::Event err;
-                         err.name = "error.communication";
-                         err.type = ors::scxml::Event::Type::kPlatform;
-                         err.sendid = sendid;
-                         err.data = boost::json::object{{"message", r.status ? "HTTP status " + std::to_string(r.status) : r.error}};
-                         p->workers[ors::server::workerOf(sender, static_cast<unsigned>(p->workers.size()))]->post(
-                             [sender, err = std::move(err)](ors::server::Worker& w) mutable {
-                               w.runtime().deliver(sender, std::move(err));
-                             },
-                             /*force=*/true);
-                       });
+    auto post = std::make_shared<RemotePost>(ioc);
+    post->bases = std::move(bases);
+    post->path = "/scxml/session/" + id + "/scxml-event";
+    post->body = boost::json::serialize(ors::scxml::eventToValue(e));
+    post->failed = [&, sender, sendid](const std::string& why) {
+      std::optional<uint32_t> senderNode = ors::sessionIdNode(sender);
+      std::shared_ptr<Primary> p = senderNode ? servedHere(*senderNode) : nullptr;
+      if (!p) return;
+      ors::scxml::Event err;
+      err.name = "error.communication";
+      err.type = ors::scxml::Event::Type::kPlatform;
+      err.sendid = sendid;
+      err.data = boost::json::object{{"message", why}};
+      deliverHere(*p, sender, std::move(err));
+    };
+    post->start();
     return true;
   };
+
+  // Another node whose instances are both gone is adopted by a serving primary after
+  // node-takeover-timeout (server/adoption.h; Redis store only: its sessions are readable here).
+  if (config.persistence == "redis" && config.nodeTakeoverTimeout.count() > 0 && clusterMap.nodes.size() > 1) {
+    ors::server::Adoption::Hooks ah;
+    ah.start = [&](uint32_t nodeId, std::function<std::string()> fence) {
+      ors::server::Config c = config;
+      c.nodeId = nodeId;
+      c.routingPoints.clear();  // no new calls, and no new interactions, for an adopted node
+      c.maxInteractions = 0;
+      return ors::server::startPrimary(std::move(c), metrics, documents, n, remote, clusterMap.name, std::move(fence),
+                                       liveNodes);
+    };
+    ah.serving = [&] {
+      return ready.load(std::memory_order_acquire) != nullptr && !suspended.load(std::memory_order_relaxed) &&
+             !lock.expired();
+    };
+    ah.nodeAnswers = [&](uint32_t nodeId) {
+      const ors::cluster::Node* nd = clusterMap.find(nodeId);
+      auto answers = [&](const ors::cluster::Instance& i) {
+        auto l = liveness(i);
+        return l == ors::cluster::Liveness::kPrimary || l == ors::cluster::Liveness::kBackup;
+      };
+      return nd && (answers(nd->primary) || (nd->backup && answers(*nd->backup)));
+    };
+    adoption = std::make_unique<ors::server::Adoption>(config, clusterMap, clusterMap.name, std::move(ah));
+    adoption->start(config.selfUrl);
+  }
 
   // Becomes the primary: store, workers, sessions back, then calls are served here. That takes
   // a while (a store slow to answer on a loaded machine, many sessions to restore): it runs on a
@@ -468,7 +406,7 @@ int main(int argc, char** argv) {
     starter = std::thread([&, first] {
       auto t0 = std::chrono::steady_clock::now();
       ors::Result<std::unique_ptr<Primary>> p =
-          startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
+          ors::server::startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
       bool ok = static_cast<bool>(p);
       if (ok) {
         std::lock_guard<std::mutex> lk(startedMu);
@@ -562,13 +500,10 @@ int main(int argc, char** argv) {
     server.stop();
     stopRole();
     health->stop();
+    if (adoption) adoption->stop();  // adopted nodes handed back, drained
     // The call service first (it feeds the workers), then the store: the answers waiting for its
     // last writes go out, then the workers stop.
-    if (node) {
-      if (node->calls) node->calls->stop();
-      if (node->store) node->store->close();
-      for (auto& w : node->workers) w->stop();
-    }
+    if (node) node->stop();
     ioc.stop();
   });
   std::vector<std::thread> io;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -76,16 +77,22 @@ if v == false and redis.call('GET', KEYS[2]) == ARGV[3] then
 end
 return 0)";
 
+constexpr const char* kRelease = R"(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0)";
+
 class RedisLease final : public Arbiter {
  public:
-  RedisLease(std::unique_ptr<store::RedisCluster> redis, std::string prefix, std::chrono::milliseconds ttl)
-      : redis_(std::move(redis)), lease_(prefix + "lease"), fence_(prefix + "fence"), ttl_(ttl) {}
+  RedisLease(std::unique_ptr<store::RedisCluster> redis, std::string prefix, std::chrono::milliseconds ttl,
+             uint32_t holderNode)
+      : redis_(std::move(redis)), lease_(prefix + "lease"), fence_(prefix + "fence"), ttl_(ttl), holderNode_(holderNode) {}
 
   bool tryAcquire(const std::string& url, std::string* error) override {
     if (!value_.empty()) return true;
     auto sent = std::chrono::steady_clock::now();
     Result<store::RedisReply> r =
-        redis_->command(lease_, {"EVAL", kAcquire, "2", lease_, fence_, url, std::to_string(ttl_.count())});
+        redis_->command(lease_, {"EVAL", kAcquire, "2", lease_, fence_, url + "|" + std::to_string(holderNode_),
+                                 std::to_string(ttl_.count())});
     if (!r || r->type == store::RedisReply::Type::kError) {
       *error = r ? "Redis: " + r->str : r.status().message();
       refresh();
@@ -96,8 +103,9 @@ class RedisLease final : public Arbiter {
       return false;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    value_ = std::to_string(r->integer) + "|" + url;
+    value_ = std::to_string(r->integer) + "|" + url + "|" + std::to_string(holderNode_);
     primary_ = url;
+    primaryNode_ = holderNode_;
     validUntil(sent);
     return true;
   }
@@ -108,6 +116,10 @@ class RedisLease final : public Arbiter {
   std::optional<std::string> primaryUrl() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return primary_;
+  }
+  std::optional<uint32_t> primaryNode() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return primaryNode_;
   }
   Keep keep() override {
     std::string mine = token();
@@ -131,6 +143,16 @@ class RedisLease final : public Arbiter {
     return value_;
   }
   std::chrono::milliseconds keepPeriod() const override { return ttl_ / 3; }
+  void release() override {
+    std::string mine = token();
+    if (mine.empty()) return;
+    redis_->command(lease_, {"EVAL", kRelease, "1", lease_, mine});
+    validUntil_.store(0, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(mu_);
+    value_.clear();
+    primary_.reset();
+    primaryNode_.reset();
+  }
 
  private:
   // A backup learns the holder's URL from the lease.
@@ -138,10 +160,20 @@ class RedisLease final : public Arbiter {
     Result<store::RedisReply> r = redis_->command(lease_, {"GET", lease_});
     std::lock_guard<std::mutex> lock(mu_);
     if (r && r->type == store::RedisReply::Type::kString) {
+      // "<token>|<url>|<holder's node>" (the node is absent in leases of older versions)
       size_t bar = r->str.find('|');
-      if (bar != std::string::npos) primary_ = r->str.substr(bar + 1);
+      if (bar == std::string::npos) return;
+      size_t end = r->str.find('|', bar + 1);
+      primary_ = r->str.substr(bar + 1, end == std::string::npos ? std::string::npos : end - bar - 1);
+      primaryNode_.reset();
+      if (end != std::string::npos) {
+        char* stop = nullptr;
+        unsigned long n = std::strtoul(r->str.c_str() + end + 1, &stop, 10);
+        if (stop && *stop == '\0' && n > 0) primaryNode_ = static_cast<uint32_t>(n);
+      }
     } else if (r) {
       primary_.reset();
+      primaryNode_.reset();
     }
   }
 
@@ -156,20 +188,22 @@ class RedisLease final : public Arbiter {
   std::atomic<std::chrono::steady_clock::rep> validUntil_{0};
   std::chrono::milliseconds ttl_;
   mutable std::mutex mu_;
-  std::string value_;  // "<token>|<url>" while held
+  uint32_t holderNode_;
+  std::string value_;  // "<token>|<url>|<node>" while held
   std::optional<std::string> primary_;
+  std::optional<uint32_t> primaryNode_;
 };
 
 }  // namespace
 
 std::unique_ptr<Arbiter> makeRedisLease(const std::string& redisNodes, const std::string& clusterName, uint32_t node,
-                                        std::chrono::milliseconds ttl, std::string* error) {
+                                        std::chrono::milliseconds ttl, uint32_t holderNode, std::string* error) {
   auto redis = store::RedisCluster::connect(redisNodes, std::chrono::milliseconds(1000));
   if (!redis) {
     *error = redis.status().message();
     return nullptr;
   }
-  return std::make_unique<RedisLease>(std::move(*redis), "ORS:" + clusterName + ":{n" + std::to_string(node) + "}:", ttl);
+  return std::make_unique<RedisLease>(std::move(*redis), "ORS:" + clusterName + ":{n" + std::to_string(node) + "}:", ttl, holderNode);
 }
 
 http::Response backupResponse(const http::Request& request, const std::optional<std::string>& primaryUrl,
@@ -221,8 +255,9 @@ http::Response routedResponse(const http::Request& request, const cluster::Decis
   res.set(bh::field::content_type, "application/json");
   res.body() = boost::json::serialize(boost::json::object{
       {"redirect", decision.location},
-      {"reason", decision.kind == Kind::kRedirectExternal ? "another node owns this session (its external-url)"
-                                                          : "served by the owning node's primary"}});
+      {"reason", decision.kind == Kind::kRedirectExternal  ? "another node owns this session (its external-url)"
+                 : decision.kind == Kind::kRedirectAdopter ? "its node is down; another node adopted its sessions"
+                                                           : "served by the owning node's primary"}});
   res.prepare_payload();
   return res;
 }

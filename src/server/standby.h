@@ -29,6 +29,9 @@ class Arbiter {
   virtual bool held() const = 0;
   // The primary's URL as last known, or nothing. Cheap: no I/O.
   virtual std::optional<std::string> primaryUrl() const = 0;
+  // The node of the instance that holds the role, when the arbiter says: the node's own, or
+  // another that adopted it (server/adoption.h).
+  virtual std::optional<uint32_t> primaryNode() const { return std::nullopt; }
   // Called periodically by the holder: kLost once the role is lost (a lease taken over), and the
   // instance must stop serving at once; kUnknown while the arbiter cannot be asked (Redis down):
   // the instance refuses calls (503) until it knows again. Backups: refreshes primaryUrl().
@@ -41,6 +44,8 @@ class Arbiter {
   // flight to an unreachable store, say): it serves nothing until it knows again, since another
   // instance may hold the role by now. Cheap: no I/O; read by the HTTP threads.
   virtual bool expired() const { return false; }
+  // The holder gives the role up (a clean hand-over): another instance may take it at once.
+  virtual void release() {}
 };
 
 // Same host: an exclusive flock on <data-dir>/lock, released by the kernel when the holder dies;
@@ -62,13 +67,14 @@ class DataDirLock final : public Arbiter {
   std::atomic<int> fd_{-1};  // set by the role thread, read by the HTTP threads
 };
 
-// Across hosts: a lease in Redis, `ORS:<cluster>:{n<node>}:lease` = "<token>|<url>", set only when
+// Across hosts: a lease in Redis, `ORS:<cluster>:{n<node>}:lease` = "<token>|<url>|<holder's node>"
+// (`holderNode`: `node` itself, or another node adopting it), set only when
 // absent, with a time to live the holder renews every third of it. The token comes from INCR
 // of `...:fence`, so a newer holder's is always larger; store writes check the lease holds their
 // token (store/redis_store.h), so a primary that lost its lease (paused, partitioned) can write
 // nothing more, and it stops serving as soon as a renewal fails.
 std::unique_ptr<Arbiter> makeRedisLease(const std::string& redisNodes, const std::string& clusterName, uint32_t node,
-                                        std::chrono::milliseconds ttl, std::string* error);
+                                        std::chrono::milliseconds ttl, uint32_t holderNode, std::string* error);
 
 // A backup's answer to any call: /heartbeat gets `heartbeat-backup-status` (default 503); every
 // other call a 307 to the primary (`primaryUrl` + the original target, with the ORSSESSIONID

@@ -35,9 +35,17 @@ EMAIL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamode
       <send type="call" event="processed"><param name="id" expr="interaction.id"/><param name="tag" expr="interaction.tag"/></send>
       <send event="finish" delayexpr="(interaction.hold || 20) + 'ms'"/>
     </onentry>
-    <transition event="finish" target="done"/>
+    <transition event="finish" target="done">
+      <send type="call" event="finished"><param name="id" expr="interaction.id"/><param name="tag" expr="interaction.tag"/></send>
+    </transition>
   </state>
   <final id="done"/>
+</scxml>"""
+
+# A session that waits, to call on after its node was adopted.
+WAIT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="waiting">
+  <state id="waiting"><transition event="go" target="gone"/></state>
+  <state id="gone"/>
 </scxml>"""
 
 
@@ -68,9 +76,12 @@ class Interactions(unittest.TestCase):
         os.makedirs(os.path.join(cls.dir, "docs"))
         with open(os.path.join(cls.dir, "docs", "email.scxml"), "w") as f:
             f.write(EMAIL)
+        with open(os.path.join(cls.dir, "docs", "wait.scxml"), "w") as f:
+            f.write(WAIT)
         cls.addClassCleanup(lambda: subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "stop", cls.dir]))
         out = subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", cls.dir, "3", BUILD,
                               "--set", "media-strategies/email=email.scxml",
+                              "--set", "orchestration/node-takeover-timeout=3000",
                               "--node-set", "1", "orchestration/max-interactions=5",
                               "--node-set", "2", "orchestration/max-interactions=10",
                               "--node-set", "3", "orchestration/max-interactions=10"],
@@ -98,12 +109,13 @@ class Interactions(unittest.TestCase):
                 call(self.serving(), "POST", "/ors/interactions", {"interactions": batch})), "a node to take interactions")
             self.assertEqual(len(body["ids"]), len(batch))
 
-    def processed(self, tag, n, after, timeout):
+    def processed(self, tag, n, after, timeout, finished=None):
         """Reads the reply channel until `n` interactions of `tag` were reported: {id: {sessions}},
-        {node: count}."""
+        {node: count}. With `finished` (a dict), also until each was reported finished there
+        ({id: {sessions}})."""
         by_id, per_node, seen = {}, {}, set()
         deadline = time.monotonic() + timeout
-        while len(by_id) < n and time.monotonic() < deadline:
+        while (len(by_id) < n or (finished is not None and len(finished) < n)) and time.monotonic() < deadline:
             url = self.serving()
             st, body = call(url, "GET", "/ors/calls/replies?after=%s&limit=1000&wait=500" % after) if url else (None, None)
             if st != 200:
@@ -111,9 +123,13 @@ class Interactions(unittest.TestCase):
             after = body["last"]
             for r in body["replies"]:
                 p = r.get("params", {})
-                if r.get("action") != "processed" or p.get("tag") != tag or (r["session"], r["requestid"]) in seen:
+                if p.get("tag") != tag or (r["session"], r["requestid"]) in seen:
                     continue  # another run's, or the same action sent again after a failover
                 seen.add((r["session"], r["requestid"]))
+                if r.get("action") == "finished" and finished is not None:
+                    finished.setdefault(p["id"], set()).add(r["session"])
+                if r.get("action") != "processed":
+                    continue
                 by_id.setdefault(p["id"], set()).add(r["session"])
                 per_node[r["node"]] = per_node.get(r["node"], 0) + 1
         return by_id, per_node
@@ -153,6 +169,76 @@ class Interactions(unittest.TestCase):
         print("\n  6,000 interactions, node 2's primary killed mid-run: per node %s" % per_node)
         self.assertEqual(len(by_id), 6000)
         self.assertEqual(sum(1 for s in by_id.values() if len(s) != 1), 0)
+
+
+    def test_4_both_instances_of_a_node_killed_another_node_adopts_it(self):
+        # A session on node 3 to call on later, and interactions long enough (8 s) that node 3
+        # still holds some when both its instances are killed.
+        url3 = self.inst[(3, "primary")]
+        st, body = call(url3, "POST", "/scxml/session/start", {"src": "wait.scxml"})
+        self.assertEqual(st, 200, body)
+        waiting = body["sessionid"]
+        after = self.last_reply()
+        self.submit("adopt", 60, hold_ms=8000)
+        t0 = time.monotonic()
+        by_id, per_node = {}, {}
+        while per_node.get(3, 0) < 3:
+            self.assertLess(time.monotonic() - t0, 120, "node 3 took no interactions")
+            by_id, per_node = self.processed("adopt", 25, after, timeout=5)
+        for tag in ("node3-a", "node3-b"):
+            with open(os.path.join(self.dir, tag + ".pid")) as f:
+                os.kill(int(f.read()), signal.SIGKILL)
+        held = [i for i, s in by_id.items() if any(int(x[:4], 32) == 3 for x in s)]
+        # Every interaction processed once and finished by the session that processed it: node
+        # 3's held ones by their restored sessions, on the node that adopted it.
+        finished = {}
+        by_id, per_node = self.processed("adopt", 60, after, timeout=180, finished=finished)
+        took = time.monotonic() - t0
+        self.assertEqual(len(by_id), 60)
+        self.assertEqual(sum(1 for s in by_id.values() if len(s) != 1), 0)
+        self.assertEqual(len(finished), 60)
+        self.assertEqual({i: s for i, s in finished.items() if s != by_id[i]}, {})
+        self.assertGreaterEqual(len(held), 1)
+        # Calls for node 3's session reach the adopter: it serves them, the other node redirects
+        # there.
+        live = [u for n in (1, 2) for u in (self.inst[(n, "primary")], self.inst[(n, "backup")])
+                if call(u, "GET", "/heartbeat")[0] == 200]
+        self.assertEqual(len(live), 2, live)
+        answers = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answers = {u: self.raw(u, "GET", "/scxml/session/%s/query" % waiting) for u in live}
+            if sorted(st for st, _, _ in answers.values()) == [200, 307]:
+                break
+            time.sleep(0.1)
+        self.assertEqual(sorted(st for st, _, _ in answers.values()), [200, 307], answers)
+        adopter = [u for u, (st, _, _) in answers.items() if st == 200][0]
+        redirected = [h for st, _, h in answers.values() if st == 307][0]
+        self.assertTrue(redirected["Location"].startswith(adopter + "/scxml/session/"), redirected)
+        print("\n  node 3 killed (both instances) holding %d interactions: adopted by %s; 60 of 60 processed once, "
+              "each finished by its own session; per node %s" % (len(held), adopter, per_node))
+        # Node 3 back: its instance waits as a backup, the adopter hands the node over, and it
+        # serves its session again.
+        out = subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "restart", self.dir, "node3-a"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        wait_for(lambda: call(url3, "GET", "/heartbeat")[0] == 200, "node 3 handed back", timeout=30)
+        self.assertEqual(call(url3, "POST", "/scxml/session/%s/event/go" % waiting, {})[0], 200)
+        st, body = call(url3, "GET", "/scxml/session/%s/query" % waiting)
+        self.assertEqual((st, body and body.get("configuration")), (200, ["gone"]))
+
+    def raw(self, url, method, path):
+        m = re.match(r"http://([^:/]+):(\d+)", url)
+        conn = http.client.HTTPConnection(m[1], int(m[2]), timeout=30)
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            r.read()
+            return r.status, None, dict(r.getheaders())
+        except OSError:
+            return None, None, {}
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":

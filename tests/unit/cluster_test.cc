@@ -119,5 +119,21 @@ TEST(Route, OwnerDown) {
   EXPECT_EQ(route(map(), 1, false, std::nullopt, 1, h.fn()).kind, Kind::kOwnerDown);
 }
 
+TEST(Route, AdoptedNodeGoesStraightToItsAdopter) {
+  Health h;
+  h.state["http://127.0.0.1:7220"] = Liveness::kDown;
+  h.state["http://127.0.0.1:7221"] = Liveness::kBackup;  // came back: a backup of the adopter
+  const std::optional<std::string> adopter("http://127.0.0.1:7230");
+  Decision d = route(map(), 1, true, std::nullopt, 2, h.fn(), adopter);
+  EXPECT_EQ(d.kind, Kind::kRedirectAdopter);
+  EXPECT_EQ(d.location, "http://127.0.0.1:7230");
+  // Before the external-url of the node (node 3 has one): its balancer may have nobody for it.
+  d = route(map(), 1, true, std::nullopt, 3, h.fn(), adopter);
+  EXPECT_EQ(d.kind, Kind::kRedirectAdopter);
+  // Never for this instance's own node, nor for a node that is not in the cluster.
+  EXPECT_EQ(route(map(), 1, true, std::nullopt, 1, h.fn(), adopter).kind, Kind::kServeHere);
+  EXPECT_EQ(route(map(), 1, true, std::nullopt, 9, h.fn(), adopter).kind, Kind::kOwnerUnknown);
+}
+
 }  // namespace
 }  // namespace ors::cluster
