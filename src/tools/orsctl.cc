@@ -27,12 +27,15 @@ constexpr const char* kUsage =
     "  orsctl [--server URL] event|request ID NAME [NAME=VALUE]...\n"
     "  orsctl [--server URL] query|terminate ID\n"
     "  orsctl [--server URL] list [OFFSET [LIMIT]]\n"
+    "  orsctl [--server URL] submit MEDIA [NAME=VALUE]...        (a multimedia interaction)\n"
+    "  orsctl [--server URL] call-event CALL EVENT DN [NAME=VALUE]...  (what a telephony adapter posts)\n"
     "  orsctl lb-config haproxy|apache|f5 CLUSTER-FILE [--listen [HOST:]PORT] [--run-dir DIR]\n"
     "                   [--check-interval MS]\n"
     "\n"
     "Server commands talk to orsd (default http://127.0.0.1:7210, or $ORS_SERVER), follow\n"
     "307 redirects with the same method and body, print the answer's body, and exit 0 on 2xx,\n"
-    "1 otherwise.\n"
+    "1 otherwise. submit and call-event send JSON: a VALUE that parses as JSON is that JSON, else a\n"
+    "string (docs/interactions.md).\n"
     "\n"
     "lb-config: prints a load balancer's configuration for the cluster file's nodes (listening\n"
     "     on port 80 unless --listen; with --run-dir, a standalone one keeping its files in DIR;\n"
@@ -199,23 +202,42 @@ int run(int argc, char** argv) {
 
 // One call to orsd: POST (or GET) a form, following up to 5 redirects (contract section 4: the
 // client re-sends the same method and body to Location).
-int serverCall(const std::string& server, const std::string& method, std::string path,
-               const std::vector<std::string>& pairs) {
-  std::string body;
+// NAME=VALUE arguments, form-encoded; false (and a message) on one without '='.
+bool formBody(const std::vector<std::string>& pairs, std::string* body) {
   for (const std::string& p : pairs) {
     size_t eq = p.find('=');
     if (eq == std::string::npos) {
       std::cerr << "orsctl: expected NAME=VALUE, got '" << p << "'\n";
-      return 1;
+      return false;
     }
-    body += (body.empty() ? "" : "&") + ors::http::percentEncode(std::string_view(p).substr(0, eq)) + "=" +
-            ors::http::percentEncode(std::string_view(p).substr(eq + 1));
+    *body += (body->empty() ? "" : "&") + ors::http::percentEncode(std::string_view(p).substr(0, eq)) + "=" +
+             ors::http::percentEncode(std::string_view(p).substr(eq + 1));
   }
+  return true;
+}
+
+// NAME=VALUE arguments into `object` (a VALUE that parses as JSON is that JSON, else a string).
+bool jsonFields(const std::vector<std::string>& pairs, boost::json::object* object) {
+  for (const std::string& p : pairs) {
+    size_t eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "orsctl: expected NAME=VALUE, got '" << p << "'\n";
+      return false;
+    }
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(p.substr(eq + 1), ec);
+    (*object)[p.substr(0, eq)] = ec ? boost::json::value(p.substr(eq + 1)) : std::move(v);
+  }
+  return true;
+}
+
+int serverCall(const std::string& server, const std::string& method, std::string path, const std::string& body,
+               const std::string& contentType) {
   std::string url = server + path;
   for (int hop = 0; hop < 6; ++hop) {
     boost::asio::io_context ioc;
     ors::http::ClientResponse res;
-    ors::http::request(ioc, method, url, body, body.empty() ? "" : "application/x-www-form-urlencoded",
+    ors::http::request(ioc, method, url, body, body.empty() ? "" : contentType,
                        std::chrono::seconds(60), [&](ors::http::ClientResponse r) { res = std::move(r); });
     ioc.run();
     if (res.status == 0) {
@@ -292,22 +314,33 @@ int server(int argc, char** argv, std::string serverUrl) {
     return false;
   };
   while (!serverUrl.empty() && serverUrl.back() == '/') serverUrl.pop_back();
+  auto form = [&](const std::string& method, const std::string& path, const std::vector<std::string>& pairs) {
+    std::string body;
+    return formBody(pairs, &body) ? serverCall(serverUrl, method, path, body, "application/x-www-form-urlencoded") : 1;
+  };
+  auto json = [&](const std::string& path, boost::json::object object, size_t from) {
+    if (!jsonFields(std::vector<std::string>(rest.begin() + static_cast<std::ptrdiff_t>(from), rest.end()), &object)) return 1;
+    return serverCall(serverUrl, "POST", path, boost::json::serialize(object), "application/json");
+  };
   if (cmd == "start") {
     if (!need(1)) return 1;
     std::vector<std::string> pairs{"src=" + rest[0]};
     pairs.insert(pairs.end(), rest.begin() + 1, rest.end());
-    return serverCall(serverUrl, "POST", "/scxml/session/start", pairs);
+    return form("POST", "/scxml/session/start", pairs);
   }
   if (cmd == "event" || cmd == "request") {
     if (!need(2)) return 1;
-    return serverCall(serverUrl, "POST", "/scxml/session/" + rest[0] + "/" + cmd + "/" + rest[1],
-                      std::vector<std::string>(rest.begin() + 2, rest.end()));
+    return form("POST", "/scxml/session/" + rest[0] + "/" + cmd + "/" + rest[1],
+                std::vector<std::string>(rest.begin() + 2, rest.end()));
   }
-  if (cmd == "query") return need(1) ? serverCall(serverUrl, "GET", "/scxml/session/" + rest[0] + "/query", {}) : 1;
-  if (cmd == "terminate") return need(1) ? serverCall(serverUrl, "POST", "/scxml/session/" + rest[0] + "/terminate", {}) : 1;
+  if (cmd == "query") return need(1) ? form("GET", "/scxml/session/" + rest[0] + "/query", {}) : 1;
+  if (cmd == "terminate") return need(1) ? form("POST", "/scxml/session/" + rest[0] + "/terminate", {}) : 1;
+  if (cmd == "submit") return need(1) ? json("/ors/interactions", {{"media", rest[0]}}, 1) : 1;
+  if (cmd == "call-event")
+    return need(3) ? json("/ors/calls/events", {{"call", rest[0]}, {"event", rest[1]}, {"dn", rest[2]}}, 3) : 1;
   if (cmd == "list") {
     std::string q = "?offset=" + (rest.size() > 0 ? rest[0] : "0") + "&limit=" + (rest.size() > 1 ? rest[1] : "100");
-    return serverCall(serverUrl, "GET", "/scxml/sessions" + q, {});
+    return form("GET", "/scxml/sessions" + q, {});
   }
   std::cerr << "orsctl: unknown command '" << cmd << "'\n" << kUsage;
   return 1;

@@ -392,6 +392,19 @@ class OrsdTest(unittest.TestCase):
         r = run("query", sid)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no session", r.stdout)
+        # What an adapter posts: call events (the VALUE as JSON), and an interaction.
+        after = json.loads(self.s.call("GET", "/ors/calls/replies?after=now")[2])["last"]
+        self.assertEqual(run("call-event", "CTL1", "call.ringing", "7001", 'data={"ani": "5550042"}').returncode, 0)
+        r = run("call-event", "CTL1", "call.routerequest", "7001")
+        self.assertEqual((r.returncode, len(json.loads(r.stdout)["ids"])), (0, 1), r.stderr)
+        st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
+        self.assertEqual([(x["call"], x["params"]) for x in json.loads(body)["replies"]],
+                         [("CTL1", {"target": "agent-5550042"})])
+        r = run("submit", "email", "subject=hello", "priority=3")
+        self.assertEqual((r.returncode, len(json.loads(r.stdout)["ids"])), (0, 1), r.stderr)
+        r = run("submit", "email", "no-equals-sign")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("NAME=VALUE", r.stderr)
 
     def test_invoked_child_runs_in_process(self):
         sid, _ = self.s.start("src=parent.scxml")
