@@ -103,7 +103,7 @@ restart)
   [ -f "$dir/$tag.cmd" ] || { echo "no instance '$tag' in $dir"; exit 2; }
   if [ -f "$dir/$tag.pid" ] && kill -0 "$(cat "$dir/$tag.pid")" 2>/dev/null; then echo "$tag is running"; exit 1; fi
   before=$(grep -c listening "$dir/$tag.log" || true)
-  eval "$(cat "$dir/$tag.cmd")" >>"$dir/$tag.log" 2>&1 &
+  (eval "exec $(cat "$dir/$tag.cmd")") >>"$dir/$tag.log" 2>&1 &
   echo $! >"$dir/$tag.pid"
   for _ in $(seq 600); do [ "$(grep -c listening "$dir/$tag.log")" -gt "$before" ] && break; sleep 0.05; done
   [ "$(grep -c listening "$dir/$tag.log")" -gt "$before" ] || { echo "$tag did not start:"; tail -20 "$dir/$tag.log"; exit 1; }

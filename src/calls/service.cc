@@ -89,7 +89,7 @@ void Service::submit(std::vector<boost::json::object> interactions,
 // if it were ever taken twice).
 void Service::pullInteractions() {
   if (options_.mediaStrategies.empty()) return;
-  if (!resumeHeld_ && inflight_.size() >= options_.maxInteractions) return;
+  if (!resumeHeld_ && (!options_.takesNew || inflight_.size() >= options_.maxInteractions)) return;
   Result<std::vector<Entry>> taken = resumeHeld_ ? feed_->held(options_.node, 100'000)
                                                  : feed_->take(options_.node, options_.maxInteractions - inflight_.size());
   if (!taken) return;
@@ -332,8 +332,8 @@ void Service::process(Entry e, const std::unordered_map<std::string, std::option
     auto claim = claims.find(call);
     if (claim != claims.end() && claim->second) return adopt(call, *claim->second, {std::move(e)});
   }
-  // Only a call at a routing point is anybody's.
-  if (!options_.routingPoints.count(field(e.body, "dn"))) return;
+  // Only a call at a routing point is anybody's (and not an adopted node's).
+  if (!options_.takesNew || !options_.routingPoints.count(field(e.body, "dn"))) return;
   decide(call, {std::move(e)});
 }
 

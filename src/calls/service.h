@@ -62,6 +62,10 @@ class Service {
     // Multimedia: media type -> strategy src, and how many interactions the node holds at most.
     std::map<std::string, std::string> mediaStrategies;
     size_t maxInteractions = 100;
+    // False for a node adopted by another's instance (server/adoption.h): it goes on with what
+    // the node had (its sessions' calls, the calls it claimed, the interactions it held) and
+    // takes no new call and no new interaction.
+    bool takesNew = true;
   };
   // `durable` is called once with whether the effect reached the store.
   using Done = std::function<void(bool durable)>;

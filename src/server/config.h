@@ -62,6 +62,8 @@ struct Config {
   // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
   // or http://address:port as bound), the base of BasicHTTP locations.
   std::string selfUrl;
+  // Derived: this configuration is another node's, adopted by this instance (server/adoption.h).
+  bool adopted = false;
 
   // Reads `file` over the current values; unknown sections/options are errors that name them.
   Status load(const std::string& file);

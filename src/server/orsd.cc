@@ -369,8 +369,7 @@ int main(int argc, char** argv) {
     ah.start = [&](uint32_t nodeId, std::function<std::string()> fence) {
       ors::server::Config c = config;
       c.nodeId = nodeId;
-      c.routingPoints.clear();  // no new calls, and no new interactions, for an adopted node
-      c.maxInteractions = 0;
+      c.adopted = true;  // no new calls and no new interactions for it
       return ors::server::startPrimary(std::move(c), metrics, documents, n, remote, clusterMap.name, std::move(fence),
                                        liveNodes);
     };

@@ -117,6 +117,7 @@ Result<std::unique_ptr<Primary>> startPrimary(Config nodeConfig, Metrics& metric
   co.watchingTimeout = config.callWatchingTimeout;
   co.mediaStrategies = config.mediaStrategies;
   co.maxInteractions = config.maxInteractions;
+  co.takesNew = !config.adopted;
   calls::Service::Hooks hooks;
   hooks.liveNodes = std::move(liveNodes);
   hooks.start = [raw](calls::CallStart start, calls::Service::Done done) {

@@ -66,7 +66,8 @@ class Calls(unittest.TestCase):
         cls.addClassCleanup(lambda: subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "stop", cls.dir]))
         out = subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "start", cls.dir, "3", BUILD,
                               "--set", "routing-points/7001=route.scxml",
-                              "--set", "orchestration/call-watching-timeout=3000"],
+                              "--set", "orchestration/call-watching-timeout=3000",
+                              "--set", "orchestration/node-takeover-timeout=3000"],
                              capture_output=True, text=True)
         if out.returncode != 0:
             raise RuntimeError("cluster.sh start failed: " + out.stdout + out.stderr)
@@ -161,6 +162,37 @@ class Calls(unittest.TestCase):
         print("\n  3,000 calls with node 3 down: %s" % json.dumps(r))
         self.assertEqual((r["routed_once"], r["lost"], r["routed_twice"]), (3000, 0, 0))
         self.assertNotIn("3", r["per_node"])
+
+
+    def test_4_both_instances_of_a_node_killed_mid_run(self):
+        # Node 3 back (after test 3), then both its instances killed while it routes: the calls
+        # it had claimed go on on the instance of another node that adopts it after the takeover
+        # timeout (3 s here); new calls go to the others.
+        for tag in ("node3-a", "node3-b"):
+            out = subprocess.run([os.path.join(REPO, "scripts", "cluster.sh"), "restart", self.dir, tag],
+                                 capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        url3 = self.inst[(3, "primary")]
+        wait_for(lambda: get(url3, "/heartbeat")[0] == 200, "node 3 to serve again", timeout=60)
+        servers = [self.inst[(n, role)] for n in (1, 2, 3) for role in ("primary", "backup")]
+        sim = self.start_sim(servers, 6000, 500, "gone-", timeout=120)
+        try:
+            wait_for(lambda: (self.routed_by(3) or 0) > 300, "node 3 to route calls", timeout=30)
+            for tag in ("node3-a", "node3-b"):
+                os.kill(self.pid(tag), signal.SIGKILL)
+            r = json.loads(sim.communicate(timeout=300)[0])
+        finally:
+            if sim.poll() is None:
+                sim.kill()
+                sim.wait()
+        def says(name, what):
+            with open(os.path.join(self.dir, name)) as f:
+                return what in f.read()
+        adopter = [name[:-4] for name in sorted(os.listdir(self.dir))
+                   if re.match(r"node[12]-[ab]\.log$", name) and says(name, "node 3 adopted")]
+        print("\n  6,000 calls, both instances of node 3 killed mid-run (adopted by %s): %s"
+              % (adopter or "nobody: it held nothing", json.dumps(r)))
+        self.assertEqual((r["routed_once"], r["lost"], r["routed_twice"]), (6000, 0, 0))
 
 
 if __name__ == "__main__":

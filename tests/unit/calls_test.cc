@@ -137,9 +137,10 @@ struct Recorder {
 };
 
 std::unique_ptr<Service> node(std::unique_ptr<Feed> feed, uint32_t id, std::vector<uint32_t> live, Recorder& rec,
-                              std::chrono::milliseconds watching = std::chrono::milliseconds(1000)) {
+                              std::chrono::milliseconds watching = std::chrono::milliseconds(1000), bool takesNew = true) {
   Service::Options o;
   o.node = id;
+  o.takesNew = takesNew;
   o.routingPoints = {{"7001", "route.scxml"}};
   o.watchingTimeout = watching;
   o.poll = std::chrono::milliseconds(2);
@@ -243,6 +244,38 @@ TEST_F(FeedTest, AnotherInstanceOfTheNodeGoesOnFromTheSavedPositionWithoutRepeat
   EXPECT_EQ(r.starts[0].sessionId, sid);
   ASSERT_EQ(r.starts[0].events.size(), 1u);
   EXPECT_EQ(r.starts[0].events[0].body.at("event").as_string(), "call.established");
+}
+
+TEST_F(FeedTest, AnAdoptedNodeGoesOnWithItsCallsAndTakesNoNewOnes) {
+  std::string c = callFor(3, "e"), fresh = callFor(3, "f");
+  auto feed = open();
+  std::string sid;
+  {
+    Recorder r;
+    auto n = node(open(), 3, {1, 2, 3}, r);
+    ASSERT_TRUE(feed->append({event(c, "call.ringing")}));
+    ASSERT_TRUE(r.waitFor([&] { return r.starts.size() == 1; }));
+    sid = r.starts[0].sessionId;
+    n->stop();  // both instances of node 3 gone; its claim and saved position stay
+  }
+  ASSERT_TRUE(feed->append({event(c, "call.routerequest"), event(fresh, "call.ringing")}));
+  // Another node's instance runs node 3 adopted: the claimed call goes on (its session started
+  // with the claimed id and the routing point's strategy, if it was not stored), a new call
+  // ranked first for node 3 is left to the live nodes.
+  Recorder r;
+  auto adopted = node(open(), 3, {1, 2}, r, std::chrono::milliseconds(1000), /*takesNew=*/false);
+  auto last = feed->append({event("other", "x", "9999")});
+  ASSERT_TRUE(last);
+  EXPECT_TRUE(waitUntil([&] { return *feed->cursor(3) >= (*last)[0]; }));
+  std::lock_guard<std::mutex> lk(r.mu);
+  ASSERT_EQ(r.starts.size(), 1u);
+  EXPECT_EQ(r.starts[0].sessionId, sid);
+  EXPECT_EQ(r.starts[0].src, "route.scxml");
+  EXPECT_EQ(r.starts[0].events.size(), 1u);  // call.routerequest, after the saved position
+  EXPECT_EQ(adopted->callsStarted(), 0u);
+  auto claim = feed->claimOf(fresh);
+  ASSERT_TRUE(claim);
+  EXPECT_FALSE(*claim);  // nobody here claimed it
 }
 
 TEST_F(FeedTest, ACallWhoseSessionEndedStartsNothingMore) {
