@@ -5,7 +5,9 @@ a primary and a backup), offered by the call simulator (scripts/callsim.py) to a
     5% of a third, every session ended;
   - kill -9 of a primary mid-run: its calls go on on its backup, still exactly once;
   - both instances of a node stopped: its calls are taken by the others after the watching
-    timeout, and none is lost.
+    timeout, and none is lost;
+  - both instances of a node killed mid-run: the calls it had claimed go on on the instance of
+    another node that adopts it (server/adoption.h), still exactly once.
 The simulator's figures (calls/s, routing latency) are printed.
 
 Hermetic: ports picked free, a temporary directory, no fixed sleeps (polls with deadlines), every

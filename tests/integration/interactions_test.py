@@ -6,7 +6,10 @@ nodes, each while it has room under its in-flight limit (node 1 has half the oth
   - node 1, with half the others' in-flight limit, takes about half the share of each of them
     (when the work takes long enough that room, not speed, is what limits a node);
   - kill -9 of a primary mid-run: every interaction still processed by exactly one session (its
-    backup goes on with the sessions and the interactions its node held).
+    backup goes on with the sessions and the interactions its node held);
+  - both instances of a node killed: another node adopts it after the takeover timeout, and the
+    interactions it held finish in their restored sessions; other nodes redirect to the adopter;
+    the node, started again, gets its sessions back.
 Each interaction's strategy reports itself on the reply channel (<send type="call">), which the test
 reads, then ends a little later, which frees its node's room.
 
