@@ -58,6 +58,8 @@ using Block = std::vector<std::unique_ptr<Action>>;
 struct Raise : Action {
   Raise() : Action(Kind::kRaise) {}
   std::string event;
+  Expr eventexpr;             // the vendor's dialect: event="'name'" (a quoted expression)
+  std::vector<Param> params;  // the vendor's dialect: <param> children give the event's data
 };
 
 struct Send : Action {

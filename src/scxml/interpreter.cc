@@ -607,8 +607,18 @@ Status Session::evalData(const std::vector<Expr>& namelist, const std::vector<Pa
 Status Session::execute(const Action& action) {
   switch (action.kind) {
     case Action::Kind::kRaise: {
+      const auto& r = static_cast<const Raise&>(action);
       Event e;
-      e.name = static_cast<const Raise&>(action).event;
+      e.name = r.event;
+      if (r.eventexpr.present()) {
+        Result<std::string> name = dm_->evalString(r.eventexpr);
+        if (!name) return name.status();
+        e.name = std::move(*name);
+      }
+      if (!r.params.empty()) {
+        Status s = evalData({}, r.params, Content{}, &e.data);
+        if (!s) return s;
+      }
       e.type = Event::Type::kInternal;
       internal_.push_back(std::move(e));
       return Status::ok();

@@ -2,6 +2,7 @@
 #include "scxml/parser.h"
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -103,6 +104,23 @@ class DocumentBuilder {
       error(e.loc, "<" + e.name + "> may not have both '" + std::string(a) + "' and '" +
                        std::string(b) + "'");
   }
+  // The vendor's dialect, where an attribute W3C reads literally holds an expression.
+  static bool quoted(std::string_view v) {
+    size_t i = v.find_first_not_of(" \t\r\n");
+    return i != std::string_view::npos && (v[i] == '\'' || v[i] == '"');
+  }
+  // A delay literal starts with a digit or a point ("10s", ".5s", "200ms"); "someVar" and "'10s'"
+  // are expressions.
+  static bool durationLike(std::string_view v) {
+    size_t i = v.find_first_not_of(" \t\r\n");
+    return i == std::string_view::npos || std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.';
+  }
+  // A send id literal is a name: letters, digits and . _ - : only.
+  static bool idLike(std::string_view v) {
+    for (char ch : v)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-' && ch != ':') return false;
+    return true;
+  }
   bool require(const XmlElement& e, std::string_view a) {
     if (e.attr(a)) return true;
     error(e.loc, "<" + e.name + "> requires attribute '" + std::string(a) + "'");
@@ -112,7 +130,9 @@ class DocumentBuilder {
   // ---- structure ----
   void buildRoot(const XmlElement& x) {
     doc_->name = strAttr(x, "name");
-    doc_->datamodel = x.attr("datamodel") ? *x.attr("datamodel") : "null";
+    // The vendor's generated documents say profile="ecmascript" where W3C says datamodel=.
+    const std::string* dm = x.attr("datamodel") ? x.attr("datamodel") : x.attr("profile");
+    doc_->datamodel = dm ? *dm : "null";
     std::string binding = strAttr(x, "binding");
     if (!binding.empty() && binding != "early" && binding != "late")
       error(x.loc, "binding must be 'early' or 'late', not '" + binding + "'");
@@ -279,11 +299,13 @@ class DocumentBuilder {
 
   Content buildContent(const XmlElement& x) {
     Content c;
-    if (x.attr("expr")) {
+    // `_expr`: the vendor's name for it in <session:fetch>.
+    const char* attr = x.attr("expr") ? "expr" : x.attr("_expr") ? "_expr" : nullptr;
+    if (attr) {
       if (x.hasElementChildren() || !isBlank(x.text()))
         error(x.loc, "<content> may not have both 'expr' and children");
       c.present = true;
-      c.expr = exprAttr(x, "expr");
+      c.expr = exprAttr(x, attr);
       return c;
     }
     return buildContentBody(x);
@@ -490,7 +512,15 @@ class DocumentBuilder {
     std::unique_ptr<Action> out;
     if (n == "raise") {
       auto a = std::make_unique<Raise>();
-      if (require(x, "event")) a->event = *x.attr("event");
+      if (require(x, "event")) {
+        if (quoted(*x.attr("event"))) a->eventexpr = exprAttr(x, "event");
+        else a->event = *x.attr("event");
+      }
+      for (const XmlElement::Node& c : x.children) {
+        if (!c.element || !isScxml(*c.element)) continue;
+        if (c.element->name == "param") a->params.push_back(buildParam(*c.element));
+        else error(c.element->loc, "unexpected <" + c.element->name + "> in <raise>");
+      }
       out = std::move(a);
     } else if (n == "send") {
       auto a = std::make_unique<Send>();
@@ -499,16 +529,21 @@ class DocumentBuilder {
       exclusive(x, "type", "typeexpr");
       exclusive(x, "id", "idlocation");
       exclusive(x, "delay", "delayexpr");
-      a->event = strAttr(x, "event");
-      a->eventexpr = exprAttr(x, "eventexpr");
+      // The vendor's dialect writes expressions where W3C has literals: event="'X.done'",
+      // delay="someVar" or delay="'10s'". A quoted event, and a delay that does not start like a
+      // duration, are expressions; everything W3C allows keeps its meaning.
+      if (const std::string* ev = x.attr("event"); ev && quoted(*ev)) a->eventexpr = exprAttr(x, "event");
+      else a->event = strAttr(x, "event");
+      if (!a->eventexpr.present()) a->eventexpr = exprAttr(x, "eventexpr");
       a->target = strAttr(x, "target");
       a->targetexpr = exprAttr(x, "targetexpr");
       a->type = strAttr(x, "type");
       a->typeexpr = exprAttr(x, "typeexpr");
       a->id = strAttr(x, "id");
       a->idlocation = exprAttr(x, "idlocation");
-      a->delay = strAttr(x, "delay");
-      a->delayexpr = exprAttr(x, "delayexpr");
+      if (const std::string* d = x.attr("delay"); d && !durationLike(*d)) a->delayexpr = exprAttr(x, "delay");
+      else a->delay = strAttr(x, "delay");
+      if (!a->delayexpr.present()) a->delayexpr = exprAttr(x, "delayexpr");
       a->namelist = namelist(x);
       for (const XmlElement::Node& c : x.children) {
         if (!c.element || !isScxml(*c.element)) continue;
@@ -525,8 +560,10 @@ class DocumentBuilder {
       auto a = std::make_unique<Cancel>();
       exclusive(x, "sendid", "sendidexpr");
       if (!x.attr("sendid") && !x.attr("sendidexpr")) error(x.loc, "<cancel> requires 'sendid' or 'sendidexpr'");
-      a->sendid = strAttr(x, "sendid");
-      a->sendidexpr = exprAttr(x, "sendidexpr");
+      // The vendor's dialect: sendid="App_X['requestid']", an expression where W3C has an id.
+      if (const std::string* id = x.attr("sendid"); id && !idLike(*id)) a->sendidexpr = exprAttr(x, "sendid");
+      else a->sendid = strAttr(x, "sendid");
+      if (!a->sendidexpr.present()) a->sendidexpr = exprAttr(x, "sendidexpr");
       out = std::move(a);
     } else if (n == "assign") {
       auto a = std::make_unique<Assign>();

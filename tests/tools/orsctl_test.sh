@@ -35,5 +35,7 @@ out=$("$ORSCTL" run "$DATA/starter.scxml" 2>&1); check run-session-actions 0 $? 
 # A child terminating its starter inside the starter's own macrostep: deferred, no crash; the
 # terminated starter ends without a final state, so the run is "stable" with nothing active.
 out=$("$ORSCTL" run "$DATA/parent_of_patricide.scxml" 2>&1); check run-terminate-starter 3 $? "$out" "still: running"
-echo "$(( 17 - fails )) passed, $fails failed"
+# The vendor's dialect (profile=, expressions in event/delay/sendid, <raise> with <param>, ...).
+out=$("$ORSCTL" run "$DATA/dialect.scxml" 2>&1); check run-dialect 0 $? "$out" "final: pass"
+echo "$(( 18 - fails )) passed, $fails failed"
 [ $fails = 0 ]

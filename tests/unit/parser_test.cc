@@ -34,6 +34,34 @@ TEST(Parser, BuildsStatesInDocumentOrder) {
   EXPECT_EQ(d.transitions[d.states[1].initial].targets, std::vector<uint32_t>{2});
 }
 
+TEST(Parser, ReadsTheVendorsDialect) {
+  auto r = parse("<state id='s'><onentry>"
+                 "<send event=\"'X.done'\" delay='d'/><send event='plain.name' delay='1.5s'/>"
+                 "<raise event=\"'r'\"><param name='n' expr='1'/></raise>"
+                 "<cancel sendid=\"App_X['requestid']\"/><cancel sendid='literal-id.1'/>"
+                 "<log level='2' expr='1'/></onentry></state>",
+                 " profile='ecmascript'");
+  ASSERT_TRUE(r.document) << firstError(r);
+  const Document& d = *r.document;
+  EXPECT_EQ(d.datamodel, "ecmascript");
+  const Block& b = d.states[1].onentry.at(0);
+  ASSERT_EQ(b.size(), 6u);
+  const auto& quoted = static_cast<const Send&>(*b[0]);
+  EXPECT_EQ(quoted.eventexpr.text, "'X.done'");  // an expression, as the vendor reads it
+  EXPECT_EQ(quoted.delayexpr.text, "d");
+  const auto& plain = static_cast<const Send&>(*b[1]);  // what W3C allows keeps its meaning
+  EXPECT_EQ(plain.event, "plain.name");
+  EXPECT_EQ(plain.delay, "1.5s");
+  const auto& raise = static_cast<const Raise&>(*b[2]);
+  EXPECT_EQ(raise.eventexpr.text, "'r'");
+  ASSERT_EQ(raise.params.size(), 1u);
+  EXPECT_EQ(static_cast<const Cancel&>(*b[3]).sendidexpr.text, "App_X['requestid']");
+  EXPECT_EQ(static_cast<const Cancel&>(*b[4]).sendid, "literal-id.1");
+  // <raise> takes <param> only.
+  auto bad = parse("<state id='s'><onentry><raise event='e'><content>x</content></raise></onentry></state>");
+  EXPECT_EQ(firstError(bad), "t.scxml:1:102: error: unexpected <content> in <raise>");
+}
+
 TEST(Parser, RecordsLineAndColumn) {
   ParseOptions o;
   o.url = "pos.scxml";
