@@ -794,6 +794,140 @@ std::string resolveUrl(const std::string& base, const std::string& ref) {
   return baseDir + path;
 }
 
+namespace {
+
+// XInclude, as the vendor's authoring tool assembles documents (docs/dialect.md):
+//   <xi:include href="lib.js" parse="text"/> inside <script>: the file's text;
+//   <xi:include href="default.scxml" parse="xml" xpointer="_composer_entry" resolveid="defaultWorkflow"/>:
+//     the element of that document whose id is the xpointer (the root without one), renamed to
+//     the resolveid, with the placeholder $$_MY_PREFIX_$$ in its ids, targets and text replaced by
+//     the resolveid; a state so included sets the variable _my_prefix to the same value when it
+//     is entered.
+// Files come through the document loader (the same document roots and allow-list as src) and
+// resolve against the including document; included files may include others (16 deep at most).
+constexpr std::string_view kXIncludeNs = "http://www.w3.org/2001/XInclude";
+constexpr std::string_view kPrefixPlaceholder = "$$_MY_PREFIX_$$";
+
+void replaceAll(std::string& s, std::string_view from, const std::string& to) {
+  for (size_t i = s.find(from); i != std::string::npos; i = s.find(from, i + to.size())) s.replace(i, from.size(), to);
+}
+
+void rewritePrefix(XmlElement& e, const std::string& prefix) {
+  for (XmlElement::Attr& a : e.attrs) replaceAll(a.value, kPrefixPlaceholder, prefix);
+  replaceAll(e.innerMarkup, kPrefixPlaceholder, prefix);
+  for (XmlElement::Node& n : e.children) {
+    if (n.element) rewritePrefix(*n.element, prefix);
+    else replaceAll(n.text, kPrefixPlaceholder, prefix);
+  }
+}
+
+std::unique_ptr<XmlElement> takeById(std::unique_ptr<XmlElement>& e, const std::string& id) {
+  if (const std::string* v = e->attr("id"); v && *v == id) return std::move(e);
+  for (XmlElement::Node& n : e->children)
+    if (n.element)
+      if (auto found = takeById(n.element, id)) return found;
+  return nullptr;
+}
+
+class Includer {
+ public:
+  Includer(const ParseOptions& options, std::vector<Diagnostic>* errors, std::function<void(std::string_view)> fold)
+      : options_(options), errors_(errors), fold_(std::move(fold)) {}
+
+  // Replaces every xi:include under `e` (a document loaded from `url`).
+  void expand(XmlElement& e, const std::string& url, int depth) {
+    for (XmlElement::Node& n : e.children) {
+      if (!n.element) continue;
+      if (n.element->ns != kXIncludeNs) {
+        expand(*n.element, url, depth);
+        continue;
+      }
+      const XmlElement& inc = *n.element;
+      auto fail = [&](const std::string& why) {
+        errors_->push_back({url.empty() ? "<input>" : url, inc.loc, why});
+        n.element.reset();
+      };
+      if (inc.name != "include") {
+        fail("unexpected <" + inc.name + "> (XInclude has <include> only)");
+        continue;
+      }
+      const std::string* href = inc.attr("href");
+      std::string parse = inc.attr("parse") ? *inc.attr("parse") : "xml";
+      if (!href || href->empty()) {
+        fail("<include> requires 'href'");
+        continue;
+      }
+      if (parse != "xml" && parse != "text") {
+        fail("<include> parse must be 'xml' or 'text', not '" + parse + "'");
+        continue;
+      }
+      if (depth >= 16) {
+        fail("includes nested more than 16 deep (a cycle?) at '" + *href + "'");
+        continue;
+      }
+      std::string target = resolveUrl(url, *href);
+      Result<std::string> text = options_.loader ? options_.loader(target) : Result<std::string>(Status::error("no loader"));
+      if (!text) {
+        fail("cannot include '" + *href + "': " + text.status().message());
+        continue;
+      }
+      fold_(*text);
+      if (parse == "text") {
+        n.text = std::move(*text);
+        n.element.reset();
+        continue;
+      }
+      XmlError xe;
+      std::unique_ptr<XmlElement> root = parseXml(*text, &xe);
+      if (!root) {
+        errors_->push_back({target, xe.loc, xe.message});
+        n.element.reset();
+        continue;
+      }
+      expand(*root, target, depth + 1);
+      const std::string* xp = inc.attr("xpointer");
+      std::unique_ptr<XmlElement> picked = xp ? takeById(root, *xp) : std::move(root);
+      if (xp) {
+        if (!picked) {
+          fail("'" + *href + "' has no element with id '" + *xp + "' (xpointer)");
+          continue;
+        }
+      }
+      if (const std::string* prefix = inc.attr("resolveid")) {
+        rewritePrefix(*picked, *prefix);
+        for (XmlElement::Attr& a : picked->attrs)
+          if (a.ns.empty() && a.name == "id") a.value = *prefix;  // the included state is known by it
+        if (picked->name == "state" || picked->name == "parallel" || picked->name == "final") {
+          auto onentry = std::make_unique<XmlElement>();
+          onentry->ns = picked->ns;
+          onentry->name = "onentry";
+          onentry->loc = picked->loc;
+          auto script = std::make_unique<XmlElement>();
+          script->ns = picked->ns;
+          script->name = "script";
+          script->loc = picked->loc;
+          std::string quoted;
+          for (char ch : *prefix) {
+            if (ch == '\\' || ch == '\'') quoted += '\\';
+            quoted += ch;
+          }
+          script->children.push_back({nullptr, "var _my_prefix = '" + quoted + "';"});
+          onentry->children.push_back({std::move(script), {}});
+          picked->children.insert(picked->children.begin(), XmlElement::Node{std::move(onentry), {}});
+        }
+      }
+      n.element = std::move(picked);
+    }
+  }
+
+ private:
+  const ParseOptions& options_;
+  std::vector<Diagnostic>* errors_;
+  std::function<void(std::string_view)> fold_;
+};
+
+}  // namespace
+
 ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
   ParseResult r;
   XmlError xe;
@@ -804,6 +938,8 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
   }
   DocumentBuilder b(options, &r.errors);
   b.fold(text);
+  Includer(options, &r.errors, [&b](std::string_view t) { b.fold(t); }).expand(*root, options.url, 0);
+  if (!r.errors.empty()) return r;
   std::shared_ptr<Document> doc = b.build(*root);
   if (doc) doc->source = std::string(text);
   if (r.errors.empty()) r.document = std::move(doc);

@@ -37,5 +37,8 @@ out=$("$ORSCTL" run "$DATA/starter.scxml" 2>&1); check run-session-actions 0 $? 
 out=$("$ORSCTL" run "$DATA/parent_of_patricide.scxml" 2>&1); check run-terminate-starter 3 $? "$out" "still: running"
 # The vendor's dialect (profile=, expressions in event/delay/sendid, <raise> with <param>, ...).
 out=$("$ORSCTL" run "$DATA/dialect.scxml" 2>&1); check run-dialect 0 $? "$out" "final: pass"
-echo "$(( 18 - fails )) passed, $fails failed"
+# A project shaped like a generated one: XInclude of its script library (text) and of its workflow
+# (one state of another document, under a prefix).
+out=$("$ORSCTL" run "$DATA/composer/main.scxml" 2>&1); check run-composer-project 0 $? "$out" "final: pass"
+echo "$(( 19 - fails )) passed, $fails failed"
 [ $fails = 0 ]

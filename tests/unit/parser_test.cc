@@ -1,6 +1,8 @@
 // Parser and validator: typed model, positions, and file:line:col diagnostics.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "scxml/parser.h"
 
 namespace ors::scxml {
@@ -60,6 +62,41 @@ TEST(Parser, ReadsTheVendorsDialect) {
   // <raise> takes <param> only.
   auto bad = parse("<state id='s'><onentry><raise event='e'><content>x</content></raise></onentry></state>");
   EXPECT_EQ(firstError(bad), "t.scxml:1:102: error: unexpected <content> in <raise>");
+}
+
+TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
+  std::map<std::string, std::string> files = {
+      {"dir/lib.js", "var fromLib = 1 < 2;"},
+      {"dir/flow.scxml",
+       "<scxml xmlns='http://www.w3.org/2005/07/scxml'><state id='entry' initial='$$_MY_PREFIX_$$.a'>"
+       "<state id='$$_MY_PREFIX_$$.a'><transition target='$$_MY_PREFIX_$$.b'/></state>"
+       "<final id='$$_MY_PREFIX_$$.b'/></state></scxml>"},
+      {"dir/loop.scxml", "<scxml xmlns='http://www.w3.org/2005/07/scxml' xmlns:xi='http://www.w3.org/2001/XInclude'>"
+                         "<xi:include href='loop.scxml'/></scxml>"}};
+  ParseOptions o;
+  o.url = "dir/main.scxml";
+  o.loader = [&](const std::string& url) -> Result<std::string> {
+    auto it = files.find(url);
+    if (it == files.end()) return Status::error("no such file");
+    return it->second;
+  };
+  auto doc = [&](const std::string& body) {
+    return parseDocument("<scxml xmlns='http://www.w3.org/2005/07/scxml' xmlns:xi='http://www.w3.org/2001/XInclude' "
+                         "datamodel='ecmascript' initial='wf'>" + body + "</scxml>", o);
+  };
+  auto r = doc("<script><xi:include href='lib.js' parse='text'/></script>"
+               "<xi:include href='flow.scxml' xpointer='entry' resolveid='wf'/>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  std::vector<std::string> ids;
+  for (const State& st : r.document->states) ids.push_back(st.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"", "wf", "wf.a", "wf.b"}));
+  EXPECT_EQ(firstError(doc("<xi:include href='nowhere.scxml'/>")),
+            "dir/main.scxml:1:127: error: cannot include 'nowhere.scxml': no such file");
+  EXPECT_EQ(firstError(doc("<xi:include href='flow.scxml' xpointer='absent'/>")),
+            "dir/main.scxml:1:127: error: 'flow.scxml' has no element with id 'absent' (xpointer)");
+  EXPECT_NE(firstError(doc("<xi:include href='loop.scxml'/>")).find("more than 16 deep"), std::string::npos);
+  EXPECT_EQ(firstError(doc("<xi:include href='flow.scxml' parse='html'/>")),
+            "dir/main.scxml:1:127: error: <include> parse must be 'xml' or 'text', not 'html'");
 }
 
 TEST(Parser, RecordsLineAndColumn) {
