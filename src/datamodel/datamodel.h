@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "scxml/document.h"
@@ -23,6 +24,12 @@ class Host {
   virtual ~Host() = default;
   // SCXML 5.9.1 In(): true if the state with this id is in the active configuration.
   virtual bool isInState(std::string_view stateId) const = 0;
+  // The vendor's built-ins (docs/dialect.md): __Raise queues an internal event, __Log logs,
+  // __GetDocumentURL and __GetCurrentStates tell where the session is.
+  virtual void raiseEvent(std::string /*name*/, scxml::Value /*data*/) {}
+  virtual void logText(std::string_view /*text*/) {}
+  virtual std::string documentUrl() const { return {}; }
+  virtual std::vector<std::string> currentStates() const { return {}; }
 };
 
 // One session's datamodel. Every method that evaluates returns an error Status instead of

@@ -91,6 +91,26 @@ bool Session::isInState(std::string_view stateId) const {
   return it != doc_->stateById.end() && has(configuration_, it->second);
 }
 
+void Session::raiseEvent(std::string name, Value data) {
+  Event e;
+  e.name = std::move(name);
+  e.type = Event::Type::kInternal;
+  e.data = std::move(data);
+  internal_.push_back(std::move(e));
+}
+
+void Session::logText(std::string_view text) { host_.log(*this, "__Log", std::string(text)); }
+
+std::string Session::documentUrl() const { return doc_->url; }
+
+// Every active state (not only the atomic ones), in document order.
+std::vector<std::string> Session::currentStates() const {
+  std::vector<std::string> out;
+  for (const State& s : doc_->states)
+    if (s.index != 0 && has(configuration_, s.index)) out.push_back(s.id);
+  return out;
+}
+
 std::vector<std::string> Session::activeAtomicStates() const {
   std::vector<std::string> out;
   for (const State& s : doc_->states)

@@ -138,6 +138,10 @@ class Session final : private dm::Host {
 
   // dm::Host
   bool isInState(std::string_view stateId) const override;
+  void raiseEvent(std::string name, Value data) override;
+  void logText(std::string_view text) override;
+  std::string documentUrl() const override;
+  std::vector<std::string> currentStates() const override;
 
   // ---- W3C algorithm (Appendix D) ----
   void macrostep();  // eventless and internal transitions until stable, then invokes

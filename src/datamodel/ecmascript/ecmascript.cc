@@ -239,6 +239,8 @@ bool EcmaEngine::init() {
   if (!JS_AddExtraGCRootsTracer(cx_, traceRoots, this)) return false;
 
   JS::RealmOptions realmOptions;
+  // Object.prototype.toSource() and friends: the vendor's generated error paths call them.
+  realmOptions.creationOptions().setToSourceEnabled(true);
   global_.emplace(cx_, JS_NewGlobalObject(cx_, &kGlobalClass, nullptr, JS::FireOnNewGlobalHook,
                                           realmOptions));
   if (!global_->get()) return false;
@@ -246,6 +248,11 @@ bool EcmaEngine::init() {
   JS::HandleObject global = *global_;
   if (!JS_EnumerateStandardClasses(cx_, global)) return false;
   if (!JS_DefineFunction(cx_, global, "In", nativeIn, 1, JSPROP_ENUMERATE)) return false;
+  if (!JS_DefineFunction(cx_, global, "__Raise", nativeRaise, 2, JSPROP_ENUMERATE) ||
+      !JS_DefineFunction(cx_, global, "__Log", nativeLog, 1, JSPROP_ENUMERATE) ||
+      !JS_DefineFunction(cx_, global, "__GetDocumentURL", nativeDocumentUrl, 0, JSPROP_ENUMERATE) ||
+      !JS_DefineFunction(cx_, global, "__GetCurrentStates", nativeCurrentStates, 0, JSPROP_ENUMERATE))
+    return false;
 
   auto compileGlobal = [&](const char* file, const char* text) -> JSScript* {
     JS::CompileOptions co(cx_);
@@ -449,6 +456,76 @@ bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {
     result = e->current_->host_.isInState(id);
   }
   args.rval().setBoolean(result);
+  return true;
+}
+
+// __Raise(name[, data]): an internal event for the session evaluating, as <raise> would.
+bool EcmaEngine::nativeRaise(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  args.rval().setUndefined();
+  if (!e || !e->current_) return true;
+  if (args.length() < 1) {
+    JS_ReportErrorASCII(cx, "__Raise needs an event name");
+    return false;
+  }
+  JSString* str = JS::ToString(cx, args[0]);
+  std::string name;
+  if (!str || !ecma::toUtf8(cx, str, name)) return false;
+  scxml::Value data;
+  if (args.length() > 1 && !args[1].isUndefined()) {
+    std::string error;
+    if (!ecma::valueFromJS(cx, args[1], data, error)) {
+      if (!JS_IsExceptionPending(cx)) JS_ReportErrorUTF8(cx, "__Raise: %s", error.c_str());
+      return false;
+    }
+  }
+  e->current_->host_.raiseEvent(std::move(name), std::move(data));
+  return true;
+}
+
+// __Log(value...): the values as text, logged as <log> would.
+bool EcmaEngine::nativeLog(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  args.rval().setUndefined();
+  if (!e || !e->current_) return true;
+  std::string text;
+  for (unsigned i = 0; i < args.length(); ++i) {
+    JSString* str = JS::ToString(cx, args[i]);
+    std::string part;
+    if (!str || !ecma::toUtf8(cx, str, part)) return false;
+    text += (i ? " " : "") + part;
+  }
+  e->current_->host_.logText(text);
+  return true;
+}
+
+bool EcmaEngine::nativeDocumentUrl(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  std::string url = e && e->current_ ? e->current_->host_.documentUrl() : std::string();
+  JSString* s = ecma::newString(cx, url);
+  if (!s) return false;
+  args.rval().setString(s);
+  return true;
+}
+
+// __GetCurrentStates(): the ids of every active state, in document order.
+bool EcmaEngine::nativeCurrentStates(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  std::vector<std::string> ids;
+  if (e && e->current_) ids = e->current_->host_.currentStates();
+  JS::RootedObject array(cx, JS::NewArrayObject(cx, ids.size()));
+  if (!array) return false;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    JSString* s = ecma::newString(cx, ids[i]);
+    if (!s) return false;
+    JS::RootedValue v(cx, JS::StringValue(s));
+    if (!JS_SetElement(cx, array, static_cast<uint32_t>(i), v)) return false;
+  }
+  args.rval().setObject(*array);
   return true;
 }
 

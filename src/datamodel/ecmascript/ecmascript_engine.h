@@ -115,6 +115,11 @@ class EcmaEngine final : public Engine {
   static bool onInterrupt(JSContext* cx);
   static void traceRoots(JSTracer* trc, void* data);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
+  // The vendor's built-ins (docs/dialect.md).
+  static bool nativeRaise(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeLog(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeDocumentUrl(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeCurrentStates(JSContext* cx, unsigned argc, JS::Value* vp);
   // compile(source): a function made from its source in the current session's scope (restore).
   static bool nativeCompileFunction(JSContext* cx, unsigned argc, JS::Value* vp);
   template <bool (EcmaSession::*Build)(JS::MutableHandleValue)>
