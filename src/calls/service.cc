@@ -87,6 +87,46 @@ void Service::submit(std::vector<boost::json::object> interactions,
 // Takes what the node has room for (first, once and whatever the room, what an earlier instance
 // of the node took), and starts one session for each (a claim on its key makes sure of one, even
 // if it were ever taken twice).
+boost::json::object interactionAdded(const CallStart& start) {
+  auto str = [](const boost::json::object& o, const char* key, const std::string& otherwise = {}) {
+    const boost::json::value* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : otherwise;
+  };
+  auto obj = [](const boost::json::object& o, std::initializer_list<const char*> keys) {
+    for (const char* k : keys)
+      if (const boost::json::value* v = o.if_contains(k); v && v->is_object()) return v->get_object();
+    return boost::json::object{};
+  };
+  boost::json::object out, ixn;
+  if (const boost::json::value* c = start.data.if_contains("call"); c && c->is_object()) {
+    const boost::json::object& first = c->get_object();
+    std::string dn = str(first, "dn");
+    boost::json::object data = obj(first, {"data"});
+    ixn["g_uid"] = start.call;
+    ixn["udata"] = obj(data, {"userdata", "udata"});
+    ixn["voice"] = boost::json::object{{"callid", start.call}, {"ani", str(data, "ani")},
+                                       {"dnis", str(data, "dnis", dn)}, {"type", str(data, "calltype", "inbound")},
+                                       {"media", "TMediaVoice"}};
+    ixn["parties"] = boost::json::array{boost::json::object{{"device", dn}, {"devicetype", "routepoint"}}};
+    out["interactionid"] = start.call;
+    out["focusdeviceid"] = dn;
+  } else if (const boost::json::value* i = start.data.if_contains("interaction"); i && i->is_object()) {
+    const boost::json::object& body = i->get_object();
+    std::string id = str(body, "id", start.call);
+    ixn["g_uid"] = id;
+    ixn["udata"] = obj(body, {"userdata", "udata"});
+    ixn["msgbased"] = boost::json::object{{"queue", str(body, "queue")}, {"type", "InboundNew"},
+                                          {"media", str(body, "media")}, {"externalID", str(body, "externalid")}};
+    ixn["parties"] = boost::json::array{};
+    out["interactionid"] = id;
+    out["focusdeviceid"] = "";
+  } else {
+    return {};
+  }
+  out["interaction"] = std::move(ixn);
+  return out;
+}
+
 void Service::pullInteractions() {
   if (options_.mediaStrategies.empty()) return;
   if (!resumeHeld_ && (!options_.takesNew || inflight_.size() >= options_.maxInteractions)) return;

@@ -52,6 +52,13 @@ struct CallStart {
   std::vector<Entry> events;
 };
 
+// The vendor's `interaction.added` event data for a session started for a call or an
+// interaction (docs/dialect.md): {interactionid, focusdeviceid, interaction: {g_uid, udata,
+// voice {callid, ani, dnis, type, media} | msgbased {queue, type, media, externalID}, parties}}.
+// A call's ANI, DNIS and attached data come from its first event's `data` (`ani`, `dnis`,
+// `userdata`); an interaction's from its own fields (`queue`, `externalid`, `userdata`).
+boost::json::object interactionAdded(const CallStart& start);
+
 class Service {
  public:
   struct Options {

@@ -30,6 +30,10 @@ class Host {
   virtual void logText(std::string_view /*text*/) {}
   virtual std::string documentUrl() const { return {}; }
   virtual std::vector<std::string> currentStates() const { return {}; }
+  // The vendor's object model: the session's id, and its interactions (`_genesys.ixn.interactions`,
+  // by interaction id), as the interaction events so far made them.
+  virtual std::string sessionId() const { return {}; }
+  virtual scxml::Value interactions() const { return {}; }
 };
 
 // One session's datamodel. Every method that evaluates returns an error Status instead of

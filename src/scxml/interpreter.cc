@@ -103,6 +103,29 @@ void Session::logText(std::string_view text) { host_.log(*this, "__Log", std::st
 
 std::string Session::documentUrl() const { return doc_->url; }
 
+void Session::noteInteractionEvent(const Event& ev) {
+  if (ev.name.rfind("interaction.", 0) != 0 || !ev.data.is_object()) return;
+  const boost::json::object& d = ev.data.get_object();
+  const Value* idv = d.if_contains("interactionid");
+  if (!idv || !idv->is_string()) return;
+  std::string id(idv->get_string());
+  if (ev.name == "interaction.added") {
+    const Value* ixn = d.if_contains("interaction");
+    boost::json::object o = ixn && ixn->is_object() ? ixn->get_object() : boost::json::object{};
+    if (!o.contains("g_uid")) o["g_uid"] = id;
+    if (!o.contains("udata")) o["udata"] = boost::json::object{};
+    interactions_[id] = std::move(o);
+  } else if (ev.name == "interaction.deleted") {
+    const Value* why = d.if_contains("resultof");
+    if (!why || (why->is_string() && why->get_string() == "deletion")) interactions_.erase(id);
+  } else if (ev.name == "interaction.udata.changed") {
+    const Value* udata = d.if_contains("udata");
+    auto it = interactions_.find(id);
+    if (udata && udata->is_object() && it != interactions_.end() && it->value().is_object())
+      it->value().get_object()["udata"] = *udata;
+  }
+}
+
 // Every active state (not only the atomic ones), in document order.
 std::vector<std::string> Session::currentStates() const {
   std::vector<std::string> out;
@@ -177,6 +200,7 @@ size_t Session::run(size_t maxEvents) {
       extHead_ = 0;
     }
     ++n;
+    noteInteractionEvent(ev);
     dm_->setEvent(ev);
     for (size_t i = 0; i < invokes_.size(); ++i) {
       const ActiveInvoke& a = invokes_[i];

@@ -142,6 +142,12 @@ class Session final : private dm::Host {
   void logText(std::string_view text) override;
   std::string documentUrl() const override;
   std::vector<std::string> currentStates() const override;
+  std::string sessionId() const override { return id_; }
+  Value interactions() const override { return interactions_; }
+  // The vendor's interaction events change the session's interaction model before the event is
+  // processed: interaction.added (its `interaction` object under `interactionid`),
+  // interaction.deleted, interaction.udata.changed.
+  void noteInteractionEvent(const Event& ev);
 
   // ---- W3C algorithm (Appendix D) ----
   void macrostep();  // eventless and internal transitions until stable, then invokes
@@ -191,6 +197,7 @@ class Session final : private dm::Host {
   Value ioprocessors_;
 
   StateSet configuration_;
+  boost::json::object interactions_;  // the vendor's _genesys.ixn.interactions, by interaction id
   StateSet statesToInvoke_;
   StateSet dataInitialised_;  // late binding: states whose <data> ran
   struct HistoryEntry {

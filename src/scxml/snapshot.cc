@@ -93,6 +93,7 @@ Result<std::string> Session::snapshot() {
   for (const ActiveInvoke& a : invokes_) invokes.push_back(boost::json::array{a.invokeid, static_cast<int64_t>(a.invoke), static_cast<int64_t>(a.state)});
   if (!invokes.empty()) o["invokes"] = std::move(invokes);
   if (nextSendId_ > 0) o["sendseq"] = static_cast<int64_t>(nextSendId_);
+  if (!interactions_.empty()) o["ixn"] = interactions_;
   Result<std::string> dm = [&] {
     StepScope step(*this);
     return dm_->snapshot();
@@ -122,6 +123,7 @@ Status Session::restore(const boost::json::object& o) {
   str("parent", &parentId);
   str("invokeid", &invokeId);
   str("starter", &starterId);
+  if (const Value* ixn = o.if_contains("ixn"); ixn && ixn->is_object()) interactions_ = ixn->get_object();
   const size_t n = doc_->states.size();
   auto index = [&](const Value& x, uint32_t* out) {
     if (!x.is_int64() || x.get_int64() < 0 || static_cast<uint64_t>(x.get_int64()) >= n) return false;

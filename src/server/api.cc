@@ -335,6 +335,8 @@ void Api::startCall(calls::CallStart start, std::function<void(bool)> done) {
             }
             auto t = Clock::now();
             w.setCall(id, start.call);  // before its first step, whose <send type="call"> goes to it
+            // The vendor's strategies start on interaction.added (docs/dialect.md).
+            boost::json::object added = calls::interactionAdded(start);
             auto s = w.runtime().startSession(doc.document, std::move(start.data), {}, id);
             metrics_.create_session_time.observe(Clock::now() - t);
             if (!s) {
@@ -344,6 +346,13 @@ void Api::startCall(calls::CallStart start, std::function<void(bool)> done) {
             }
             metrics_.sessions_created_total.fetch_add(1, std::memory_order_relaxed);
             w.publishCounts();
+            if (!added.empty()) {
+              scxml::Event e;
+              e.name = "interaction.added";
+              e.type = scxml::Event::Type::kExternal;
+              e.data = std::move(added);
+              w.runtime().deliver(id, std::move(e));
+            }
           }
           w.withSession(id, [id, events = std::move(start.events), done](Worker& w2) {
             for (const calls::Entry& e : events) {

@@ -99,6 +99,23 @@ CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel
   <state id="routed"/>
 </scxml>"""
 
+# Written the way the vendor's strategies are: started by interaction.added, reading the call from
+# _genesys.ixn.interactions.
+VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" profile="ecmascript" initial="start">
+  <datamodel><data id="ixn" expr="''"/></datamodel>
+  <state id="start">
+    <transition event="interaction.added" target="waiting"><assign location="ixn" expr="_event.data.interactionid"/></transition>
+  </state>
+  <state id="waiting">
+    <transition event="call.routerequest">
+      <send type="call" event="route">
+        <param name="target" expr="'agent-' + _genesys.ixn.interactions[ixn].voice.ani + '-' +
+            _genesys.ixn.interactions[ixn].udata.lang + '-' + _genesys.ixn.interactions[ixn].parties[0].device"/>
+      </send>
+    </transition>
+  </state>
+</scxml>"""
+
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
   <state id="a">
     <transition target="nowhere"/>
@@ -129,7 +146,7 @@ class Orsd:
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
                            ("child.scxml", CHILD), ("broken.scxml", BROKEN),
                            ("sender.scxml", SENDER), ("escape.scxml", ESCAPE),
-                           ("relay.scxml", RELAY), ("call.scxml", CALL)):
+                           ("relay.scxml", RELAY), ("call.scxml", CALL), ("vendor-call.scxml", VENDOR_CALL)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -210,7 +227,8 @@ class OrsdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
-                     "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml")
+                     "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml",
+                     "routing-points/7002=vendor-call.scxml")
 
     @classmethod
     def tearDownClass(cls):
@@ -245,6 +263,17 @@ class OrsdTest(unittest.TestCase):
             {"call": "T1", "event": "route.done", "requestid": replies[0]["requestid"]}), {"Content-Type": "application/json"})
         self.assertEqual(st, 200, body)
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["routed"], "the strategy to see route.done")
+
+    def test_a_vendor_strategy_starts_on_interaction_added_and_reads_the_object_model(self):
+        after = json.loads(self.s.call("GET", "/ors/calls/replies?after=now")[2])["last"]
+        j = {"Content-Type": "application/json"}
+        st, _, body = self.s.call("POST", "/ors/calls/events", json.dumps({"events": [
+            {"call": "V1", "event": "call.ringing", "dn": "7002", "data": {"ani": "5550007", "userdata": {"lang": "fr"}}},
+            {"call": "V1", "event": "call.routerequest", "dn": "7002"}]}), j)
+        self.assertEqual(st, 200, body)
+        st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
+        self.assertEqual([(r["call"], r["params"]) for r in json.loads(body)["replies"]],
+                         [("V1", {"target": "agent-5550007-fr-7002"})])
 
     def test_call_events_bad_input(self):
         j = {"Content-Type": "application/json"}

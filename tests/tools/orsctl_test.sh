@@ -40,5 +40,11 @@ out=$("$ORSCTL" run "$DATA/dialect.scxml" 2>&1); check run-dialect 0 $? "$out" "
 # A project shaped like a generated one: XInclude of its script library (text) and of its workflow
 # (one state of another document, under a prefix).
 out=$("$ORSCTL" run "$DATA/composer/main.scxml" 2>&1); check run-composer-project 0 $? "$out" "final: pass"
-echo "$(( 19 - fails )) passed, $fails failed"
+# The vendor's object model: _genesys.ixn.interactions as the interaction events make it, _genesys.session.
+out=$("$ORSCTL" run "$DATA/genesys.scxml" \
+  --event 'interaction.added={"interactionid":"I1","interaction":{"voice":{"ani":"5550100"},"udata":{"lang":"en"}}}' \
+  --event check --event 'interaction.udata.changed={"interactionid":"I1","udata":{"lang":"fr"}}' \
+  --event 'interaction.deleted={"interactionid":"I1"}' 2>&1)
+check run-genesys-object-model 0 $? "$out" "final: pass"
+echo "$(( 20 - fails )) passed, $fails failed"
 [ $fails = 0 ]

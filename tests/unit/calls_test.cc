@@ -37,6 +37,28 @@ TEST(CallAssign, SpreadsUniformlyAndMovesOnlyTheLeaversCalls) {
   EXPECT_EQ(rankNodes("x", {3, 1, 2}), rankNodes("x", {1, 2, 3}));
 }
 
+TEST(InteractionAdded, DescribesACallOrAnInteractionAsTheVendorsModelDoes) {
+  CallStart call;
+  call.call = "C1";
+  call.data = {{"call", {{"call", "C1"}, {"event", "call.ringing"}, {"dn", "7001"},
+                         {"data", {{"ani", "555"}, {"userdata", {{"k", "v"}}}}}}}};
+  boost::json::object a = interactionAdded(call);
+  EXPECT_EQ(a.at("interactionid"), "C1");
+  EXPECT_EQ(a.at("focusdeviceid"), "7001");
+  const auto& ixn = a.at("interaction").as_object();
+  EXPECT_EQ(ixn.at("voice").at("ani"), "555");
+  EXPECT_EQ(ixn.at("voice").at("dnis"), "7001");  // the DN when the event names none
+  EXPECT_EQ(ixn.at("udata").at("k"), "v");
+  CallStart mail;
+  mail.call = "ixn:1-0";
+  mail.data = {{"interaction", {{"id", "1-0"}, {"media", "email"}, {"queue", "inbound"}}}};
+  boost::json::object b = interactionAdded(mail);
+  EXPECT_EQ(b.at("interactionid"), "1-0");
+  EXPECT_EQ(b.at("interaction").at("msgbased").at("media"), "email");
+  EXPECT_EQ(b.at("interaction").at("msgbased").at("queue"), "inbound");
+  EXPECT_TRUE(interactionAdded(CallStart{}).empty());
+}
+
 TEST(FeedIdTest, ParsesAndOrders) {
   EXPECT_EQ(FeedId::parse("1700000000000-7")->str(), "1700000000000-7");
   EXPECT_FALSE(FeedId::parse("17"));

@@ -181,6 +181,37 @@ TEST(Snapshot, KeepsHistoryQueueAndLateBinding) {
   EXPECT_NE(again->find("\"late\":7"), std::string::npos) << *again;
 }
 
+TEST(Snapshot, KeepsTheVendorsInteractionModel) {
+  auto doc = parse(R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" profile="ecmascript" initial="w">
+    <state id="w">
+      <transition event="check" cond="_genesys.ixn.interactions.I9.udata.k === 'v'" target="pass"/>
+      <transition event="check" target="fail"/>
+    </state>
+    <final id="pass"/><state id="fail"/>
+  </scxml>)");
+  ASSERT_TRUE(doc);
+  auto engine = dm::makeEcmaScriptEngine();
+  Runtime rt(engine.get(), {});
+  auto s = rt.startSession(doc);
+  ASSERT_TRUE(s);
+  std::string id = (*s)->id();
+  Event added = named("interaction.added");
+  added.data = boost::json::object{{"interactionid", "I9"}, {"interaction", {{"udata", {{"k", "v"}}}}}};
+  rt.deliver(id, added);
+  rt.runUntilIdle();
+  Result<std::string> snap = rt.find(id)->snapshot();
+  ASSERT_TRUE(snap);
+  rt.terminate(id);
+  rt.runUntilIdle();
+  auto restored = rt.restoreSession(doc, boost::json::parse(*snap).as_object());
+  ASSERT_TRUE(restored) << restored.status().message();
+  rt.deliver(id, named("check"));
+  rt.runUntilIdle();
+  // It ended in "pass" (the final state ends the session; "fail" would keep it): the
+  // interaction came back with it.
+  EXPECT_FALSE(rt.find(id));
+}
+
 TEST(Snapshot, RefusesAnotherVersionOfTheDocument) {
   auto doc = parse(kDoc);
   auto changed = parse(std::string(kDoc).replace(std::string(kDoc).find("count\" expr=\"0\""), 15, "count\" expr=\"1\""));

@@ -251,7 +251,9 @@ bool EcmaEngine::init() {
   if (!JS_DefineFunction(cx_, global, "__Raise", nativeRaise, 2, JSPROP_ENUMERATE) ||
       !JS_DefineFunction(cx_, global, "__Log", nativeLog, 1, JSPROP_ENUMERATE) ||
       !JS_DefineFunction(cx_, global, "__GetDocumentURL", nativeDocumentUrl, 0, JSPROP_ENUMERATE) ||
-      !JS_DefineFunction(cx_, global, "__GetCurrentStates", nativeCurrentStates, 0, JSPROP_ENUMERATE))
+      !JS_DefineFunction(cx_, global, "__GetCurrentStates", nativeCurrentStates, 0, JSPROP_ENUMERATE) ||
+      !JS_DefineFunction(cx_, global, "__ors_interactions", nativeInteractions, 0, 0) ||
+      !JS_DefineFunction(cx_, global, "__ors_sessionid", nativeSessionId, 0, 0))
     return false;
 
   auto compileGlobal = [&](const char* file, const char* text) -> JSScript* {
@@ -263,9 +265,11 @@ bool EcmaEngine::init() {
   };
   JS::RootedScript dom(cx_, compileGlobal("ors:xmldom", ecma::kXmlDomSource));
   JS::RootedScript snap(cx_, compileGlobal("ors:snapshot", ecma::kSnapshotSource));
+  JS::RootedScript genesys(cx_, compileGlobal("ors:genesys", ecma::kGenesysSource));
   JS::RootedScript boot(cx_, compileGlobal("ors:lockdown", ecma::kBootstrapSource));
   JS::RootedValue rv(cx_), walk(cx_);
   if (!dom || !JS_ExecuteScript(cx_, dom, &rv) || !snap || !JS_ExecuteScript(cx_, snap, &walk) ||
+      !genesys || !JS_ExecuteScript(cx_, genesys, &rv) ||
       !walk.isObject() || !boot || !JS_ExecuteScript(cx_, boot, &rv)) {
     Status st = takeError();
     std::fprintf(stderr, "ors: ecmascript lockdown failed: %s\n", st.message().c_str());
@@ -506,6 +510,24 @@ bool EcmaEngine::nativeDocumentUrl(JSContext* cx, unsigned argc, JS::Value* vp) 
   auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
   std::string url = e && e->current_ ? e->current_->host_.documentUrl() : std::string();
   JSString* s = ecma::newString(cx, url);
+  if (!s) return false;
+  args.rval().setString(s);
+  return true;
+}
+
+// The vendor's object model's per-session parts (ecmascript_genesys.cc).
+bool EcmaEngine::nativeInteractions(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  scxml::Value v = e && e->current_ ? e->current_->host_.interactions() : scxml::Value();
+  if (!v.is_object()) v = boost::json::object{};
+  return ecma::valueToJS(cx, v, args.rval());
+}
+
+bool EcmaEngine::nativeSessionId(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  JSString* s = ecma::newString(cx, e && e->current_ ? e->current_->host_.sessionId() : std::string());
   if (!s) return false;
   args.rval().setString(s);
   return true;

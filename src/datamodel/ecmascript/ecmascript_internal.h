@@ -26,6 +26,8 @@ extern const char kBootstrapSource[];
 extern const char kXmlDomSource[];
 // The snapshot walk (ecmascript_snapshot.cc): a script whose value is {write, read}.
 extern const char kSnapshotSource[];
+// The vendor's `_genesys` object model (ecmascript_genesys.cc), run on the global before lockdown.
+extern const char kGenesysSource[];
 bool xmlToJS(JSContext* cx, std::string_view markup, JS::MutableHandleValue out);
 bool isXmlNode(JSContext* cx, JS::HandleObject obj);
 

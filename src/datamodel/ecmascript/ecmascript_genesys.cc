@@ -1,0 +1,88 @@
+// The vendor's object model (`_genesys`, docs/dialect.md), as a script run on the shared global
+// before lockdown (so it is frozen with the rest). What belongs to a session comes from the host
+// through natives: __ors_interactions() (the session's interactions, by id, as the interaction
+// events made them: a fresh copy at each read, the model is read-only to strategies) and
+// __ors_sessionid().
+#include "datamodel/ecmascript/ecmascript_internal.h"
+
+namespace ors::dm::ecma {
+
+const char kGenesysSource[] = R"JS(
+(function (global) {
+  'use strict';
+  const interactionsOf = global.__ors_interactions;
+  const sessionIdOf = global.__ors_sessionid;
+
+  // Media types and their numbers, as getMediaIntValue gives them.
+  const media = ['TMediaVoice', 'TMediaVoIP', 'TMediaEMail', 'TMediaVMail', 'TMediaSMail', 'TMediaChat',
+                 'TMediaVideo', 'TMediaCobrowsing', 'TMediaWhiteboard', 'TMediaAppSharing', 'TMediaWebform',
+                 'TMediaWorkItem', 'TMediaCallback', 'TMediaFax', 'TMediaIMChat', 'TMediaBusinessEvent',
+                 'TMediaAlert', 'TMediaSMS'];
+  const mediaType = {};
+  media.forEach(function (m, i) { mediaType[m] = i; });
+  function names(list) {
+    const o = {};
+    list.forEach(function (n) { o[n] = n; });
+    return o;
+  }
+
+  // Time zones: IANA names, and the short names configuration tools use.
+  const shortZones = {
+    GMT: 'UTC', UTC: 'UTC', ECT: 'Europe/Paris', EET: 'Europe/Bucharest', CET: 'Europe/Paris',
+    WET: 'Europe/Lisbon', ART: 'Africa/Cairo', EAT: 'Africa/Addis_Ababa', MET: 'Asia/Tehran',
+    NET: 'Asia/Yerevan', PLT: 'Asia/Karachi', IST: 'Asia/Kolkata', BST: 'Asia/Dhaka',
+    VST: 'Asia/Ho_Chi_Minh', CTT: 'Asia/Shanghai', JST: 'Asia/Tokyo', ACT: 'Australia/Darwin',
+    AET: 'Australia/Sydney', SST: 'Pacific/Guadalcanal', NST: 'Pacific/Auckland',
+    MIT: 'Pacific/Apia', HST: 'Pacific/Honolulu', AST: 'America/Anchorage', PST: 'America/Los_Angeles',
+    PNT: 'America/Phoenix', MST: 'America/Denver', CST: 'America/Chicago', EST: 'America/New_York',
+    IET: 'America/Indiana/Indianapolis', PRT: 'America/Puerto_Rico', CNT: 'America/St_Johns',
+    AGT: 'America/Argentina/Buenos_Aires', BET: 'America/Sao_Paulo', CAT: 'Africa/Harare'
+  };
+  // The parts of the present moment in a zone: {year, month, day, hour, minute, second, weekday}.
+  function partsIn(tz) {
+    const zone = shortZones[tz] || tz || 'UTC';
+    const f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: '2-digit',
+      day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    const out = {};
+    f.formatToParts(new Date()).forEach(function (p) { out[p.type] = p.value; });
+    return out;
+  }
+  const weekdays = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+
+  const genesys = {
+    ixn: {
+      get interactions() { return interactionsOf(); },
+      mediaType: mediaType,
+      getMediaIntValue: function (name) {
+        return Object.prototype.hasOwnProperty.call(mediaType, name) ? mediaType[name] : -1;
+      }
+    },
+    session: {
+      get id() { return sessionIdOf(); },
+      day: { Sunday: 0, Monday: 1, Tuesday: 2, Wednesday: 3, Thursday: 4, Friday: 5, Saturday: 6 },
+      lookupseq: names(['StartFromCDN', 'StartFromRouter', 'StartFromStrategy', 'StartFromTenant',
+                        'StartFromTserver']),
+      dayInZone: function (tz) { return weekdays[partsIn(tz).weekday]; },
+      timeInZone: function (tz) {
+        const p = partsIn(tz);
+        return p.hour + ':' + p.minute + ':' + p.second;
+      },
+      dateInZone: function (tz) {
+        const p = partsIn(tz);
+        return p.year + '-' + p.month + '-' + p.day;
+      }
+    },
+    queue: {
+      rType: names(['RouteTypeAnnouncement', 'RouteTypeDDD', 'RouteTypeDefault', 'RouteTypeDirect',
+                    'RouteTypeDirectAgent', 'RouteTypeGetFromDN', 'RouteTypeIDDD', 'RouteTypeLabel',
+                    'RouteTypeOverwriteDNIS', 'RouteTypePostFeature', 'RouteTypeReject', 'RouteTypeUnknown']),
+      usecapcond: names(['Never', 'Only', 'OnStatError']),
+      overwriteType: names(['UseANI', 'UseConfig', 'UseDNIS', 'UseNone'])
+    }
+  };
+  Object.defineProperty(global, '_genesys', { value: genesys, enumerable: false });
+})(this);
+)JS";
+
+}  // namespace ors::dm::ecma
