@@ -4,9 +4,11 @@
 It offers calls at a given rate to a routing-point DN, as a switch would: each call's events go
 to the cluster's call feed (POST /ors/calls/events, to any of the given servers, following 307s);
 it reads the routing actions strategies send back (GET /ors/calls/replies) and answers each as the
-switch would: `route` -> `route.done` (with the action's requestid) and `call.established` at the
-target, then `call.released` after the hold time; `end` -> `end.done` and `call.released`; any
-other action -> `error.<action>`. It reports how many calls were routed exactly once, lost (no
+switch would: `route` (and the vendor's `interaction.redirect`) -> `route.done` (with the
+action's requestid) and `call.established` at the target, then `call.released` after the hold
+time; `end` -> `end.done` and `call.released`; the vendor's queue and dialog actions as a router
+and a media server would (`queue.submit.done` with the first target, `dialog.playandcollect.done`
+with digits, ...); any other action -> `error.<action>`. It reports how many calls were routed exactly once, lost (no
 routing action within --timeout) or routed twice (by two sessions), the calls each node routed,
 and the routing latency (route request posted -> routing action read) percentiles.
 
@@ -27,6 +29,35 @@ import sys
 import threading
 import time
 import urllib.parse
+
+
+def first_target(params):
+    """The first <queue:target name> of a queue:submit's <queue:targets>, as name@stat.type."""
+    kinds = {"agent": "A", "place": "AP", "agentgroup": "GA", "placegroup": "GP", "queue": "Q", "dn": "DN",
+             "routepoint": "RP"}
+    for targets in params.get("children", []):
+        for t in targets.get("children", []):
+            name = t.get("attrs", {}).get("name", "").strip("'\"")
+            if name:
+                kind = kinds.get(t.get("attrs", {}).get("type") or targets.get("attrs", {}).get("type", ""), "A")
+                return "%s@stat.%s" % (name, kind)
+    return "agent@stat.A"
+
+
+# The vendor's module actions other than routing, answered as a router and a media server would
+# (docs/dialect.md): <module>.<name>.done with what the strategy reads from it.
+MODULE_ANSWERS = {
+    "queue.submit": lambda p: {"targetselected": first_target(p), "vqselected": str(p.get("queue", "none")),
+                               "resource": {"type": "A", "agent": first_target(p).split("@")[0]}},
+    "queue.cancel": lambda p: {},
+    "queue.query": lambda p: {"priority": p.get("priority", 0), "positioninqueue": 1, "invqwaittime": 0},
+    "interaction.attach": lambda p: {},
+    "interaction.detach": lambda p: {},
+    "interaction.accept": lambda p: {},
+    "dialog.start": lambda p: {},
+    "dialog.play": lambda p: {},
+    "dialog.playandcollect": lambda p: {"digits": "1"},
+}
 
 
 class Cluster:
@@ -143,7 +174,8 @@ def main():
                 if not call.startswith(args.prefix):
                     continue  # another run's
                 action, rid = a.get("action"), a.get("requestid", "")
-                if action == "route":
+                params = a.get("params", {})
+                if action in ("route", "interaction.redirect"):
                     with lock:
                         seen = routed.setdefault(call, [])
                         first = not any(s == a.get("session") for _, s, _ in seen)
@@ -151,17 +183,26 @@ def main():
                             seen.append((a.get("node"), a.get("session"), now - offered.get(call, now)))
                     if not first:
                         continue  # the same session's action again (re-sent after a failover)
-                    target = str(a.get("params", {}).get("target", "agent"))
+                    target = str(params.get("target", params.get("to", "agent")))
                     t = time.monotonic()
-                    outgoing.put((t, {"call": call, "event": "route.done", "requestid": rid}))
+                    outgoing.put((t, {"call": call, "event": action + ".done", "requestid": rid,
+                                      "interactionid": call}))
                     outgoing.put((t, {"call": call, "event": "call.established", "dn": target}))
                     outgoing.put((t + args.hold_ms / 1000.0, {"call": call, "event": "call.released", "dn": target}))
                 elif action == "end":
                     outgoing.put((time.monotonic(), {"call": call, "event": "end.done", "requestid": rid}))
                     outgoing.put((time.monotonic(), {"call": call, "event": "call.released", "dn": args.dn}))
+                elif action == "interaction.terminate":
+                    outgoing.put((time.monotonic(), {"call": call, "event": "interaction.terminate.done",
+                                                     "requestid": rid, "interactionid": call}))
+                    outgoing.put((time.monotonic(), {"call": call, "event": "call.released", "dn": args.dn}))
+                elif action in MODULE_ANSWERS:
+                    answer = {"call": call, "event": action + ".done", "requestid": rid, "interactionid": call}
+                    answer.update(MODULE_ANSWERS[action](params))
+                    outgoing.put((time.monotonic(), answer))
                 else:
                     outgoing.put((time.monotonic(), {"call": call, "event": "error." + str(action), "requestid": rid,
-                                                     "reason": "callsim does not know this action"}))
+                                                     "error": "unknown", "description": "callsim does not know this action"}))
 
     # Replies from before this run are not ours: start after the newest.
     start_after = cluster.call("GET", "/ors/calls/replies?after=now")["last"]

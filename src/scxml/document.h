@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/json/array.hpp>
+
 namespace ors::scxml {
 
 struct SourceLoc {
@@ -133,11 +135,16 @@ struct WsResponse : Action {
 // was started (the new session's id, or the fetch's request id). They complete by event.
 struct ExtensionAction : Action {
   ExtensionAction() : Action(Kind::kExtension) {}
-  std::string module, name;                          // "session", "start" | "terminate" | "fetch"
+  std::string module, name;                          // "session", "start" | "terminate" | "fetch"; "queue", "submit" ...
   std::vector<std::pair<std::string, Expr>> attrs;   // by attribute name
-  Expr idlocation;
+  Expr idlocation;                                   // session: idlocation; interaction/queue/dialog: requestid
   std::vector<Param> params;
   Content content;
+  // interaction/queue/dialog actions: attributes are values (objects too, e.g. a resource), and
+  // nested elements (queue:targets, dialog:prompts ...) go along as they are written:
+  // [{"element", "attrs": {name: text}, "text", "children": [...]}].
+  bool valueAttrs = false;
+  boost::json::array children;
 };
 
 // ---- Structure -----------------------------------------------------------------------------

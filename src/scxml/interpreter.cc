@@ -103,6 +103,8 @@ void Session::logText(std::string_view text) { host_.log(*this, "__Log", std::st
 
 std::string Session::documentUrl() const { return doc_->url; }
 
+std::string Session::newRequestId() { return id_ + "." + std::to_string(++nextSendId_); }
+
 void Session::noteInteractionEvent(const Event& ev) {
   if (ev.name.rfind("interaction.", 0) != 0 || !ev.data.is_object()) return;
   const boost::json::object& d = ev.data.get_object();
@@ -725,6 +727,12 @@ Status Session::execute(const Action& action) {
       const auto& x = static_cast<const ExtensionAction&>(action);
       boost::json::object attrs;
       for (const auto& [name, expr] : x.attrs) {
+        if (x.valueAttrs) {
+          Result<Value> v = dm_->evalValue(expr);
+          if (!v) return v.status();
+          attrs[name] = std::move(*v);
+          continue;
+        }
         Result<std::string> v = dm_->evalString(expr);
         if (!v) return v.status();
         attrs[name] = std::move(*v);

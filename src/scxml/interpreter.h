@@ -117,6 +117,8 @@ class Session final : private dm::Host {
   const Document& document() const { return *doc_; }
   const std::shared_ptr<const Document>& sharedDocument() const { return doc_; }
   std::vector<std::string> activeAtomicStates() const;  // ids, sorted
+  // A new request id, unique to the session (the vendor's module actions; snapshotted with it).
+  std::string newRequestId();
   // Called after the initial macrostep (event == nullptr) and after each external event has been
   // fully processed (for tracing; optional).
   std::function<void(const Session&, const Event*)> observer;

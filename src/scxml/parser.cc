@@ -441,6 +441,11 @@ class DocumentBuilder {
         b.push_back(buildSessionAction(*n.element));
         continue;
       }
+      if (isVendorNs(n.element->ns, "interaction") || isVendorNs(n.element->ns, "queue") ||
+          isVendorNs(n.element->ns, "dialog")) {
+        b.push_back(buildModuleAction(*n.element));
+        continue;
+      }
       if (!isScxml(*n.element)) {
         auto f = std::make_unique<Foreign>();
         f->loc = n.element->loc;
@@ -493,6 +498,40 @@ class DocumentBuilder {
       else error(c.element->loc, "unexpected <" + c.element->name + "> in <" + x.name + ">");
     }
     return a;
+  }
+
+  // <ixn:redirect>, <queue:submit>, <dialog:play> ...: the vendor's interaction, queue and dialog
+  // modules. Each is a request to the telephony side (a routing action on the reply channel,
+  // docs/dialect.md) that completes by `<module>.<name>.done` or `error.<module>.<name>`.
+  std::unique_ptr<Action> buildModuleAction(const XmlElement& x) {
+    auto a = std::make_unique<ExtensionAction>();
+    a->loc = x.loc;
+    a->module = isVendorNs(x.ns, "interaction") ? "interaction" : isVendorNs(x.ns, "queue") ? "queue" : "dialog";
+    a->name = x.name;
+    a->valueAttrs = true;
+    for (const XmlElement::Attr& at : x.attrs) {
+      if (!at.ns.empty()) continue;
+      if (at.name == "requestid") a->idlocation = expr(at.value, x.loc);
+      else a->attrs.emplace_back(at.name, expr(at.value, x.loc));
+    }
+    for (const XmlElement::Node& c : x.children) {
+      if (!c.element) continue;
+      if (isScxml(*c.element) && c.element->name == "param") a->params.push_back(buildParam(*c.element));
+      else a->children.push_back(elementJson(*c.element));
+    }
+    return a;
+  }
+  static boost::json::object elementJson(const XmlElement& e) {
+    boost::json::object attrs;
+    for (const XmlElement::Attr& at : e.attrs)
+      if (at.ns.empty()) attrs[at.name] = at.value;
+    boost::json::array children;
+    for (const XmlElement::Node& n : e.children)
+      if (n.element) children.push_back(elementJson(*n.element));
+    boost::json::object o{{"element", e.name}, {"attrs", std::move(attrs)}};
+    if (!children.empty()) o["children"] = std::move(children);
+    if (!isBlank(e.text())) o["text"] = e.text();
+    return o;
   }
 
   static std::unique_ptr<XmlElement> copyElement(const XmlElement& e) {

@@ -427,6 +427,27 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     return it == attrs.end() || !it->value().is_string() ? std::string() : std::string(it->value().as_string());
   };
   std::string fromId = from.id();
+  if (a.module == "interaction" || a.module == "queue" || a.module == "dialog") {
+    // A request to the telephony side: a routing action of the session's call (or of the call
+    // its interactionid names), answered by <module>.<name>.done or error.<module>.<name>.
+    if (!options_.sendExternal) return Status::error("<" + a.module + ":" + a.name + "> is not supported here");
+    SendRequest req;
+    req.sendid = from.newRequestId();
+    req.type = "call";
+    auto ixn = attrs.find("interactionid");
+    if (ixn != attrs.end() && ixn->value().is_string()) req.target = std::string(ixn->value().as_string());
+    boost::json::object data = attrs;
+    if (params.is_object())
+      for (const auto& [k, v] : params.as_object()) data[k] = v;
+    if (!a.children.empty()) data["children"] = a.children;
+    req.event.name = a.module + "." + a.name;
+    req.event.sendid = req.sendid;
+    req.event.data = std::move(data);
+    SendOutcome out = options_.sendExternal(fromId, req);
+    if (out != SendOutcome::kOk)
+      return Status::error("<" + a.module + ":" + a.name + ">: this session serves no interaction to send it for");
+    return req.sendid;
+  }
   if (a.module != "session") return Status::error("unsupported extension <" + a.module + ":" + a.name + ">");
   if (a.name == "start") {
     std::string src = attr("src");

@@ -102,7 +102,7 @@ CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel
 # Written the way the vendor's strategies are: started by interaction.added, reading the call from
 # _genesys.ixn.interactions.
 VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" profile="ecmascript" initial="start">
-  <datamodel><data id="ixn" expr="''"/></datamodel>
+  <datamodel><data id="ixn" expr="''"/><data id="App" expr="({})"/></datamodel>
   <state id="start">
     <transition event="interaction.added" target="waiting"><assign location="ixn" expr="_event.data.interactionid"/></transition>
   </state>
@@ -113,7 +113,63 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
             _genesys.ixn.interactions[ixn].udata.lang + '-' + _genesys.ixn.interactions[ixn].parties[0].device"/>
       </send>
     </transition>
+    <!-- The queue and interaction modules: ask for a target, then send the call there. -->
+    <transition event="call.queue" target="queued">
+      <queue:submit xmlns:queue="http://www.genesyslab.com/modules/queue" requestid="App.submit"
+          interactionid="ixn" queue="'VQ_sales'" priority="5" timeout="30">
+        <queue:targets type="agentgroup"><queue:target name="Sales"/></queue:targets>
+      </queue:submit>
+    </transition>
   </state>
+  <state id="queued">
+    <transition event="queue.submit.done" cond="_event.data.requestid === App.submit" target="redirecting">
+      <ixn:redirect xmlns:ixn="www.genesyslab.com/modules/interaction" requestid="App.redirect"
+          interactionid="ixn" from="_genesys.ixn.interactions[ixn].parties[0].device" to="_event.data.targetselected"
+          type="_genesys.queue.rType.RouteTypeDefault"/>
+    </transition>
+  </state>
+  <state id="redirecting">
+    <transition event="interaction.redirect.done" cond="_event.data.requestid === App.redirect" target="redirected"/>
+  </state>
+  <state id="redirected"/>
+</scxml>"""
+
+# A whole vendor-style flow for the call simulator: queue for a target, collect a digit, send
+# the call to the target, end with the call.
+VENDOR_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:queue="www.genesyslab.com/modules/queue"
+    xmlns:ixn="http://www.genesyslab.com/modules/interaction" xmlns:dialog="www.genesyslab.com/modules/dialog"
+    version="1.0" profile="ecmascript" initial="start">
+  <datamodel><data id="ixn" expr="''"/><data id="App" expr="({})"/></datamodel>
+  <state id="start">
+    <transition event="interaction.added" target="waiting"><assign location="ixn" expr="_event.data.interactionid"/></transition>
+  </state>
+  <state id="waiting">
+    <transition event="call.routerequest" target="collecting">
+      <dialog:playandcollect requestid="App.collect" interactionid="ixn" language="'English (US)'">
+        <dialog:prompts type="ann"><dialog:prompt text="'Press 1 for sales'"/></dialog:prompts>
+        <dialog:input max_digits="1"/>
+      </dialog:playandcollect>
+    </transition>
+  </state>
+  <state id="collecting">
+    <transition event="dialog.playandcollect.done" cond="_event.data.digits === '1'" target="queued">
+      <queue:submit requestid="App.submit" interactionid="ixn" queue="'VQ_sales'">
+        <queue:targets type="agentgroup"><queue:target name="Sales"/></queue:targets>
+      </queue:submit>
+    </transition>
+  </state>
+  <state id="queued">
+    <transition event="queue.submit.done" target="redirecting">
+      <ixn:redirect requestid="App.redirect" interactionid="ixn" to="_event.data.targetselected"/>
+    </transition>
+  </state>
+  <state id="redirecting">
+    <transition event="interaction.redirect.done" target="talking"/>
+  </state>
+  <state id="talking">
+    <transition event="call.released" target="done"/>
+  </state>
+  <final id="done"/>
 </scxml>"""
 
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
@@ -146,7 +202,8 @@ class Orsd:
         for name, text in (("routing.scxml", ROUTING), ("parent.scxml", PARENT),
                            ("child.scxml", CHILD), ("broken.scxml", BROKEN),
                            ("sender.scxml", SENDER), ("escape.scxml", ESCAPE),
-                           ("relay.scxml", RELAY), ("call.scxml", CALL), ("vendor-call.scxml", VENDOR_CALL)):
+                           ("relay.scxml", RELAY), ("call.scxml", CALL), ("vendor-call.scxml", VENDOR_CALL),
+                           ("vendor-flow.scxml", VENDOR_FLOW)):
             with open(os.path.join(docs, name), "w") as f:
                 f.write(text)
         args = [ORSD, "--port", "0", "--address", "127.0.0.1",
@@ -228,7 +285,7 @@ class OrsdTest(unittest.TestCase):
     def setUpClass(cls):
         cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
                      "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml",
-                     "routing-points/7002=vendor-call.scxml")
+                     "routing-points/7002=vendor-call.scxml", "routing-points/7003=vendor-flow.scxml")
 
     @classmethod
     def tearDownClass(cls):
@@ -274,6 +331,60 @@ class OrsdTest(unittest.TestCase):
         st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
         self.assertEqual([(r["call"], r["params"]) for r in json.loads(body)["replies"]],
                          [("V1", {"target": "agent-5550007-fr-7002"})])
+
+    def test_a_vendor_strategy_queues_and_redirects_through_the_reply_channel(self):
+        after = json.loads(self.s.call("GET", "/ors/calls/replies?after=now")[2])["last"]
+        j = {"Content-Type": "application/json"}
+
+        def post(*events):
+            st, _, body = self.s.call("POST", "/ors/calls/events", json.dumps({"events": list(events)}), j)
+            self.assertEqual(st, 200, body)
+
+        def replies():
+            nonlocal after
+            st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
+            self.assertEqual(st, 200, body)
+            after = json.loads(body)["last"]
+            return json.loads(body)["replies"]
+        post({"call": "V2", "event": "call.ringing", "dn": "7002", "data": {"ani": "5550008"}},
+             {"call": "V2", "event": "call.queue", "dn": "7002"})
+        [submit] = replies()
+        self.assertEqual((submit["action"], submit["call"]), ("queue.submit", "V2"))
+        p = submit["params"]
+        self.assertEqual((p["queue"], p["priority"], p["timeout"], p["interactionid"]), ("VQ_sales", 5, 30, "V2"))
+        self.assertEqual(p["children"], [{"element": "targets", "attrs": {"type": "agentgroup"},
+                                          "children": [{"element": "target", "attrs": {"name": "Sales"}}]}])
+        post({"call": "V2", "event": "queue.submit.done", "requestid": submit["requestid"],
+              "targetselected": "agent7@stat.A"})
+        [redirect] = replies()
+        self.assertEqual(redirect["action"], "interaction.redirect")
+        self.assertEqual((redirect["params"]["to"], redirect["params"]["from"], redirect["params"]["type"]),
+                         ("agent7@stat.A", "7002", "RouteTypeDefault"))
+        post({"call": "V2", "event": "interaction.redirect.done", "requestid": redirect["requestid"]})
+        sid = redirect["session"]
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["redirected"], "interaction.redirect.done")
+
+    def test_the_call_simulator_answers_a_whole_vendor_flow(self):
+        before = self.session_ids()
+        callsim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "callsim.py")
+        r = subprocess.run([sys.executable, callsim, "--servers", "http://127.0.0.1:%d" % self.s.port, "--calls", "20",
+                            "--rate", "100", "--dn", "7003", "--hold-ms", "20", "--timeout", "30", "--prefix", "flow-",
+                            "--json"], capture_output=True, text=True, timeout=120)
+        report = json.loads(r.stdout)
+        self.assertEqual((report["routed_once"], report["lost"], report["routed_twice"]), (20, 0, 0), r.stderr)
+        # Every flow's session ended in its final state (call.released after interaction.redirect.done).
+        self.s.wait_for(lambda: self.session_ids() <= before, "every flow's session to end")
+
+    def session_ids(self):
+        ids, offset = set(), 0
+        while True:
+            st, _, body = self.s.call("GET", "/scxml/sessions?offset=%d&limit=1000" % offset)
+            self.assertEqual(st, 200, body)
+            page = json.loads(body)["sessions"]
+            ids.update(page)
+            offset += len(page)
+            if not page:
+                return ids
 
     def test_call_events_bad_input(self):
         j = {"Content-Type": "application/json"}
