@@ -184,7 +184,7 @@ TEST(Snapshot, KeepsHistoryQueueAndLateBinding) {
 TEST(Snapshot, KeepsTheVendorsInteractionModel) {
   auto doc = parse(R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" profile="ecmascript" initial="w">
     <state id="w">
-      <transition event="check" cond="_genesys.ixn.interactions.I9.udata.k === 'v'" target="pass"/>
+      <transition event="check" cond="_genesys.ixn.interactions.I9.udata.k === 'v' &amp;&amp; _data.w === undefined &amp;&amp; typeof _data === 'object'" target="pass"/>
       <transition event="check" target="fail"/>
     </state>
     <final id="pass"/><state id="fail"/>

@@ -92,6 +92,10 @@ void EcmaSession::setSystemVariables(const std::string& sessionId, const std::st
     v.setString(s);
     define(eng_.idName_);
   }
+  // _data: the session's variables as one object (the vendor's; the authoring tool's documents
+  // write `_data.system.context = system`). Not enumerable, so not in snapshots: set again here.
+  v.setObject(*env());
+  if (!JS_DefineProperty(c, env(), "_data", v, JSPROP_READONLY | JSPROP_PERMANENT)) JS_ClearPendingException(c);
   // _ioprocessors is built on first read (most documents never read it): a getter until then.
   ioprocessors_ = &ioprocessors;
   {
