@@ -8,7 +8,8 @@ switch would: `route` (and the vendor's `interaction.redirect`) -> `route.done` 
 action's requestid) and `call.established` at the target, then `call.released` after the hold
 time; `end` -> `end.done` and `call.released`; the vendor's queue and dialog actions as a router
 and a media server would (`queue.submit.done` with the first target, `dialog.playandcollect.done`
-with digits, ...); any other action -> `error.<action>`. It reports how many calls were routed exactly once, lost (no
+with digits, `interaction.udata.changed` for setudata/deleteudata, ...); any other action ->
+`error.<action>`. It reports how many calls were routed exactly once, lost (no
 routing action within --timeout) or routed twice (by two sessions), the calls each node routed,
 and the routing latency (route request posted -> routing action read) percentiles.
 
@@ -136,6 +137,7 @@ def main():
     offered = {}      # call -> time its route request was posted
     routed = {}       # call -> [(node, session, latency)]
     released = set()
+    attached = {}  # call -> its attached data, as strategies set it
     outgoing = queue.Queue()  # (due time, event)
     stop = threading.Event()
 
@@ -196,6 +198,17 @@ def main():
                     outgoing.put((time.monotonic(), {"call": call, "event": "interaction.terminate.done",
                                                      "requestid": rid, "interactionid": call}))
                     outgoing.put((time.monotonic(), {"call": call, "event": "call.released", "dn": args.dn}))
+                elif action in ("interaction.setudata", "interaction.deleteudata"):
+                    with lock:
+                        udata = attached.setdefault(call, {})
+                        if action == "interaction.setudata":
+                            udata.update(params.get("udata") or {})
+                        else:
+                            for k in params.get("keys") or []:
+                                udata.pop(k, None)
+                        changed = dict(udata)
+                    outgoing.put((time.monotonic(), {"call": call, "event": "interaction.udata.changed",
+                                                     "requestid": rid, "interactionid": call, "udata": changed}))
                 elif action in MODULE_ANSWERS:
                     answer = {"call": call, "event": action + ".done", "requestid": rid, "interactionid": call}
                     answer.update(MODULE_ANSWERS[action](params))

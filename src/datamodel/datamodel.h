@@ -34,6 +34,12 @@ class Host {
   // by interaction id), as the interaction events so far made them.
   virtual std::string sessionId() const { return {}; }
   virtual scxml::Value interactions() const { return {}; }
+  // A request of the vendor's modules made from script (_genesys.ixn.setuData ...), as the
+  // module's action element would make it: the request id, or why it cannot be made.
+  virtual Result<std::string> moduleRequest(const std::string& module, const std::string& name,
+                                            const boost::json::object& /*attrs*/) {
+    return Status::error("<" + module + ":" + name + "> is not supported here");
+  }
 };
 
 // One session's datamodel. Every method that evaluates returns an error Status instead of

@@ -103,6 +103,15 @@ void Session::logText(std::string_view text) { host_.log(*this, "__Log", std::st
 
 std::string Session::documentUrl() const { return doc_->url; }
 
+Result<std::string> Session::moduleRequest(const std::string& module, const std::string& name,
+                                           const boost::json::object& attrs) {
+  ExtensionAction a;
+  a.module = module;
+  a.name = name;
+  a.valueAttrs = true;
+  return host_.extension(*this, a, attrs, Value(boost::json::object()));
+}
+
 std::string Session::newRequestId() { return id_ + "." + std::to_string(++nextSendId_); }
 
 void Session::noteInteractionEvent(const Event& ev) {

@@ -146,6 +146,8 @@ class Session final : private dm::Host {
   std::vector<std::string> currentStates() const override;
   std::string sessionId() const override { return id_; }
   Value interactions() const override { return interactions_; }
+  Result<std::string> moduleRequest(const std::string& module, const std::string& name,
+                                    const boost::json::object& attrs) override;
   // The vendor's interaction events change the session's interaction model before the event is
   // processed: interaction.added (its `interaction` object under `interactionid`),
   // interaction.deleted, interaction.udata.changed.

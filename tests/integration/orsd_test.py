@@ -164,7 +164,12 @@ VENDOR_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:queue="www
     </transition>
   </state>
   <state id="redirecting">
-    <transition event="interaction.redirect.done" target="talking"/>
+    <transition event="interaction.redirect.done" target="attaching">
+      <script>_genesys.ixn.setuData({routed: 'yes', agent: _event.data.interactionid ? 'x' : ''}, ixn)</script>
+    </transition>
+  </state>
+  <state id="attaching">
+    <transition event="interaction.udata.changed" cond="_genesys.ixn.interactions[ixn].udata.routed === 'yes'" target="talking"/>
   </state>
   <state id="talking">
     <transition event="call.released" target="done"/>
@@ -368,7 +373,7 @@ class OrsdTest(unittest.TestCase):
         before = self.session_ids()
         callsim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "callsim.py")
         r = subprocess.run([sys.executable, callsim, "--servers", "http://127.0.0.1:%d" % self.s.port, "--calls", "20",
-                            "--rate", "100", "--dn", "7003", "--hold-ms", "20", "--timeout", "30", "--prefix", "flow-",
+                            "--rate", "100", "--dn", "7003", "--hold-ms", "300", "--timeout", "30", "--prefix", "flow-",
                             "--json"], capture_output=True, text=True, timeout=120)
         report = json.loads(r.stdout)
         self.assertEqual((report["routed_once"], report["lost"], report["routed_twice"]), (20, 0, 0), r.stderr)

@@ -253,7 +253,8 @@ bool EcmaEngine::init() {
       !JS_DefineFunction(cx_, global, "__GetDocumentURL", nativeDocumentUrl, 0, JSPROP_ENUMERATE) ||
       !JS_DefineFunction(cx_, global, "__GetCurrentStates", nativeCurrentStates, 0, JSPROP_ENUMERATE) ||
       !JS_DefineFunction(cx_, global, "__ors_interactions", nativeInteractions, 0, 0) ||
-      !JS_DefineFunction(cx_, global, "__ors_sessionid", nativeSessionId, 0, 0))
+      !JS_DefineFunction(cx_, global, "__ors_sessionid", nativeSessionId, 0, 0) ||
+      !JS_DefineFunction(cx_, global, "__ors_request", nativeModuleRequest, 3, 0))
     return false;
 
   auto compileGlobal = [&](const char* file, const char* text) -> JSScript* {
@@ -528,6 +529,35 @@ bool EcmaEngine::nativeSessionId(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
   JSString* s = ecma::newString(cx, e && e->current_ ? e->current_->host_.sessionId() : std::string());
+  if (!s) return false;
+  args.rval().setString(s);
+  return true;
+}
+
+// __ors_request(module, name, attrs): a module request made from script; its request id.
+bool EcmaEngine::nativeModuleRequest(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  if (!e || !e->current_ || args.length() < 3) {
+    JS_ReportErrorASCII(cx, "no session to make the request for");
+    return false;
+  }
+  std::string module, name, error;
+  JSString* m = JS::ToString(cx, args[0]);
+  if (!m || !ecma::toUtf8(cx, m, module)) return false;
+  JSString* n = JS::ToString(cx, args[1]);
+  if (!n || !ecma::toUtf8(cx, n, name)) return false;
+  scxml::Value attrs;
+  if (!ecma::valueFromJS(cx, args[2], attrs, error) || !attrs.is_object()) {
+    if (!JS_IsExceptionPending(cx)) JS_ReportErrorUTF8(cx, "%s.%s: %s", module.c_str(), name.c_str(), error.c_str());
+    return false;
+  }
+  Result<std::string> id = e->current_->host_.moduleRequest(module, name, attrs.get_object());
+  if (!id) {
+    JS_ReportErrorUTF8(cx, "%s", id.status().message().c_str());
+    return false;
+  }
+  JSString* s = ecma::newString(cx, *id);
   if (!s) return false;
   args.rval().setString(s);
   return true;

@@ -12,6 +12,14 @@ const char kGenesysSource[] = R"JS(
   'use strict';
   const interactionsOf = global.__ors_interactions;
   const sessionIdOf = global.__ors_sessionid;
+  const request = global.__ors_request;
+  // Attributes of a module request: those given (an interaction id left out means the session's
+  // own call).
+  function attrs(o) {
+    const out = {};
+    Object.keys(o).forEach(function (k) { if (o[k] !== undefined && o[k] !== null) out[k] = o[k]; });
+    return out;
+  }
 
   // Media types and their numbers, as getMediaIntValue gives them.
   const media = ['TMediaVoice', 'TMediaVoIP', 'TMediaEMail', 'TMediaVMail', 'TMediaSMail', 'TMediaChat',
@@ -56,6 +64,14 @@ const char kGenesysSource[] = R"JS(
       mediaType: mediaType,
       getMediaIntValue: function (name) {
         return Object.prototype.hasOwnProperty.call(mediaType, name) ? mediaType[name] : -1;
+      },
+      // Attached data: asynchronous; interaction.udata.changed brings the interaction's new udata.
+      setuData: function (data, interactionId) {
+        return request('interaction', 'setudata', attrs({ interactionid: interactionId, udata: data }));
+      },
+      deleteuData: function (keys, interactionId) {
+        return request('interaction', 'deleteudata',
+                       attrs({ interactionid: interactionId, keys: Array.isArray(keys) ? keys : [keys] }));
       }
     },
     session: {
