@@ -137,6 +137,22 @@ Status Config::set(const std::string& key, const std::string& value) {
   } else if (key == "orchestration/node-takeover-timeout") {
     if (!(s = num(86'400'000))) return s;
     nodeTakeoverTimeout = std::chrono::milliseconds(n);
+  } else if (key == "orchestration/tenant") {
+    tenant = value;
+  } else if (key == "orchestration/tenant-id") {
+    if (!(s = num(1ull << 40))) return s;
+    tenantId = n;
+  } else if (key.rfind("list ", 0) == 0) {
+    size_t slash = key.find('/'), item = key.find('/', slash + 1);
+    std::string list = key.substr(5, slash == std::string::npos ? std::string::npos : slash - 5);
+    if (slash == std::string::npos || item == std::string::npos || list.empty() || item == slash + 1 ||
+        item + 1 == key.size())
+      return Status::error("'" + key + "': a list option is written [list NAME] ITEM/KEY = VALUE");
+    boost::json::value& items = lists[list];
+    if (!items.is_object()) items = boost::json::object{};
+    boost::json::value& entries = items.get_object()[key.substr(slash + 1, item - slash - 1)];
+    if (!entries.is_object()) entries = boost::json::object{};
+    entries.get_object()[key.substr(item + 1)] = value;
   } else if (key == "persistence/call-feed") {
     callFeed = value;
   } else if (key == "persistence/max-size") {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "common/status.h"
 
 namespace ors::server {
@@ -37,6 +39,12 @@ struct Config {
   // [media-strategies] media = strategy src: each interaction of that media starts it.
   std::map<std::string, std::string> mediaStrategies;
   size_t maxInteractions = 100;  // max-interactions: interactions a node holds at once
+  // The vendor's object model (docs/dialect.md): `_genesys.session.tenant`/`tenantid`, and the
+  // configured lists that `_genesys.session.getListItemValue(list, item, key)` reads:
+  // [list NAME] sections with `item/key = value` options (list -> item -> key -> value).
+  std::string tenant = "Environment";
+  uint64_t tenantId = 1;
+  boost::json::object lists;
   // node-takeover-timeout: how long a node may have no instance holding its role (both gone)
   // before another node adopts its sessions, calls and interactions (Redis store; 0: never).
   std::chrono::milliseconds nodeTakeoverTimeout{10'000};
@@ -62,6 +70,8 @@ struct Config {
   // Derived at start-up, not an option: how this instance is reached over HTTP (external-url,
   // or http://address:port as bound), the base of BasicHTTP locations.
   std::string selfUrl;
+  // Derived: the cluster's name (from the cluster file; "ors" without one).
+  std::string clusterName = "ors";
   // Derived: this configuration is another node's, adopted by this instance (server/adoption.h).
   bool adopted = false;
 

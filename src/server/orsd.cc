@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  config.clusterName = clusterNameOf(config);
   std::error_code ec;
   std::filesystem::create_directories(config.dataDir, ec);
   if (ec) {

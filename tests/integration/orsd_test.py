@@ -111,6 +111,10 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
       <send type="call" event="route">
         <param name="target" expr="'agent-' + _genesys.ixn.interactions[ixn].voice.ani + '-' +
             _genesys.ixn.interactions[ixn].udata.lang + '-' + _genesys.ixn.interactions[ixn].parties[0].device"/>
+        <param name="priority" expr="_genesys.session.getListItemValue('OPM', 'VIP', 'priority')"/>
+        <param name="absent" expr="_genesys.session.getListItemValue('OPM', 'VIP', 'nothing')"/>
+        <param name="item" expr="_genesys.session.getListItemValue('OPM', 'VIP')"/>
+        <param name="tenant" expr="_genesys.session.tenant + '/' + _genesys.session.server.name"/>
       </send>
     </transition>
     <!-- The queue and interaction modules: ask for a target, then send the call there. -->
@@ -290,7 +294,8 @@ class OrsdTest(unittest.TestCase):
     def setUpClass(cls):
         cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
                      "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml",
-                     "routing-points/7002=vendor-call.scxml", "routing-points/7003=vendor-flow.scxml")
+                     "routing-points/7002=vendor-call.scxml", "routing-points/7003=vendor-flow.scxml",
+                     "list OPM/VIP/priority=5", "list OPM/VIP/skill=gold", "orchestration/tenant=Acme")
 
     @classmethod
     def tearDownClass(cls):
@@ -335,7 +340,8 @@ class OrsdTest(unittest.TestCase):
         self.assertEqual(st, 200, body)
         st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
         self.assertEqual([(r["call"], r["params"]) for r in json.loads(body)["replies"]],
-                         [("V1", {"target": "agent-5550007-fr-7002"})])
+                         [("V1", {"target": "agent-5550007-fr-7002", "priority": "5", "absent": "",
+                                  "item": {"priority": "5", "skill": "gold"}, "tenant": "Acme/orsd-node1"})])
 
     def test_a_vendor_strategy_queues_and_redirects_through_the_reply_channel(self):
         after = json.loads(self.s.call("GET", "/ors/calls/replies?after=now")[2])["last"]

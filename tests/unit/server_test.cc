@@ -34,6 +34,20 @@ TEST(Workers, IdsSpreadOverWorkers) {
   for (int c : counts) EXPECT_GT(c, 800);  // ~1000 each
 }
 
+TEST(Config, ListsForTheVendorsGetListItemValue) {
+  server::Config c;
+  ASSERT_TRUE(c.set("list OPM/VIP/priority", "5"));
+  ASSERT_TRUE(c.set("list OPM/VIP/skill", "gold"));
+  ASSERT_TRUE(c.set("list Holidays/2026-12-25/name", "Christmas"));
+  EXPECT_EQ(c.lists.at("OPM").at("VIP").at("skill"), "gold");
+  EXPECT_EQ(c.lists.at("Holidays").at("2026-12-25").at("name"), "Christmas");
+  for (const char* bad : {"list OPM/VIP", "list /VIP/x", "list OPM//x", "list OPM/VIP/"}) {
+    Status s = c.set(bad, "1");
+    EXPECT_FALSE(s) << bad;
+    EXPECT_NE(s.message().find("[list NAME] ITEM/KEY = VALUE"), std::string::npos) << s.message();
+  }
+}
+
 TEST(Config, DefaultsOptionsAndErrors) {
   server::Config c;
   EXPECT_EQ(c.port, 7210);

@@ -254,7 +254,8 @@ bool EcmaEngine::init() {
       !JS_DefineFunction(cx_, global, "__GetCurrentStates", nativeCurrentStates, 0, JSPROP_ENUMERATE) ||
       !JS_DefineFunction(cx_, global, "__ors_interactions", nativeInteractions, 0, 0) ||
       !JS_DefineFunction(cx_, global, "__ors_sessionid", nativeSessionId, 0, 0) ||
-      !JS_DefineFunction(cx_, global, "__ors_request", nativeModuleRequest, 3, 0))
+      !JS_DefineFunction(cx_, global, "__ors_request", nativeModuleRequest, 3, 0) ||
+      !JS_DefineFunction(cx_, global, "__ors_config", nativeVendorConfig, 0, 0))
     return false;
 
   auto compileGlobal = [&](const char* file, const char* text) -> JSScript* {
@@ -561,6 +562,13 @@ bool EcmaEngine::nativeModuleRequest(JSContext* cx, unsigned argc, JS::Value* vp
   if (!s) return false;
   args.rval().setString(s);
   return true;
+}
+
+// __ors_config(): EcmaOptions::vendor, a fresh copy (strategies cannot change the configuration).
+bool EcmaEngine::nativeVendorConfig(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  return ecma::valueToJS(cx, e ? scxml::Value(e->options_.vendor) : scxml::Value(boost::json::object{}), args.rval());
 }
 
 // __GetCurrentStates(): the ids of every active state, in document order.

@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <memory>
 
+#include <boost/json/object.hpp>
+
 #include "datamodel/datamodel.h"
 
 namespace ors::dm {
@@ -25,6 +27,9 @@ struct EcmaOptions {
   std::chrono::milliseconds scriptBudget{1000};
   // GC heap limit of the engine's JSContext (JSGC_MAX_BYTES), shared by all its sessions.
   size_t heapLimitBytes = 512u << 20;
+  // What the vendor's `_genesys.session` tells strategies (docs/dialect.md): {"server": {"name",
+  // "cluster"}, "tenant", "tenantid", "lists": {list: {item: {key: value}}}}.
+  boost::json::object vendor;
 };
 
 // Creates an engine bound to the calling thread. Initialises SpiderMonkey on first use.

@@ -123,6 +123,7 @@ class EcmaEngine final : public Engine {
   static bool nativeInteractions(JSContext* cx, unsigned argc, JS::Value* vp);
   static bool nativeSessionId(JSContext* cx, unsigned argc, JS::Value* vp);
   static bool nativeModuleRequest(JSContext* cx, unsigned argc, JS::Value* vp);
+  static bool nativeVendorConfig(JSContext* cx, unsigned argc, JS::Value* vp);
   // compile(source): a function made from its source in the current session's scope (restore).
   static bool nativeCompileFunction(JSContext* cx, unsigned argc, JS::Value* vp);
   template <bool (EcmaSession::*Build)(JS::MutableHandleValue)>

@@ -13,6 +13,7 @@ const char kGenesysSource[] = R"JS(
   const interactionsOf = global.__ors_interactions;
   const sessionIdOf = global.__ors_sessionid;
   const request = global.__ors_request;
+  const config = global.__ors_config;
   // Attributes of a module request: those given (an interaction id left out means the session's
   // own call).
   function attrs(o) {
@@ -76,6 +77,18 @@ const char kGenesysSource[] = R"JS(
     },
     session: {
       get id() { return sessionIdOf(); },
+      get server() { return config().server || {}; },
+      get tenant() { return config().tenant; },
+      get tenantid() { return config().tenantid; },
+      // A configured list's item: its key/value object; with a key, that value ('' when absent).
+      getListItemValue: function (list, item, key) {
+        const lists = config().lists || {};
+        const items = Object.prototype.hasOwnProperty.call(lists, list) ? lists[list] : undefined;
+        if (items === undefined) throw new Error("getListItemValue: no list '" + list + "'");
+        const entry = Object.prototype.hasOwnProperty.call(items, item) ? items[item] : undefined;
+        if (key === undefined) return entry === undefined ? null : entry;
+        return entry !== undefined && Object.prototype.hasOwnProperty.call(entry, key) ? entry[key] : '';
+      },
       day: { Sunday: 0, Monday: 1, Tuesday: 2, Wednesday: 3, Thursday: 4, Friday: 5, Saturday: 6 },
       lookupseq: names(['StartFromCDN', 'StartFromRouter', 'StartFromStrategy', 'StartFromTenant',
                         'StartFromTserver']),
