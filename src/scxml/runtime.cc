@@ -446,6 +446,10 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     SendOutcome out = options_.sendExternal(fromId, req);
     if (out != SendOutcome::kOk)
       return Status::error("<" + a.module + ":" + a.name + ">: this session serves no interaction to send it for");
+    // The vendor acknowledges these two at once with the request's id (strategies may wait for it
+    // before they use the id, e.g. to cancel).
+    if ((a.module == "queue" && a.name == "submit") || (a.module == "dialog" && a.name == "start"))
+      deliver(fromId, platformEvent(a.module + "." + a.name + ".requestid", boost::json::object{{"requestid", req.sendid}}));
     return req.sendid;
   }
   if (a.module != "session") return Status::error("unsupported extension <" + a.module + ":" + a.name + ">");

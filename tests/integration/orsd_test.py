@@ -126,7 +126,9 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
     </transition>
   </state>
   <state id="queued">
-    <transition event="queue.submit.done" cond="_event.data.requestid === App.submit" target="redirecting">
+    <transition event="queue.submit.requestid"><assign location="App.acked" expr="_event.data.requestid"/></transition>
+    <transition event="queue.submit.done" cond="_event.data.requestid === App.submit &amp;&amp; App.acked === App.submit"
+        target="redirecting">
       <ixn:redirect xmlns:ixn="www.genesyslab.com/modules/interaction" requestid="App.redirect"
           interactionid="ixn" from="_genesys.ixn.interactions[ixn].parties[0].device" to="_event.data.targetselected"
           type="_genesys.queue.rType.RouteTypeDefault"/>
