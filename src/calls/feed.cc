@@ -146,17 +146,8 @@ class SqliteFeed final : public Feed {
     sqlite3_bind_int64(s.get(), 1, node);
     sqlite3_bind_int64(s.get(), 2, nowMs());
     sqlite3_bind_int64(s.get(), 3, static_cast<sqlite3_int64>(max));
-    std::vector<Entry> out;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      Entry e;
-      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
-      e.timeMs = sqlite3_column_int64(s.get(), 1);
-      if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
-      out.push_back(std::move(e));
-    }
-    if (rc != SQLITE_DONE) return error("taking interactions");
-    std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
+    Result<std::vector<Entry>> out = entries(s, "taking interactions");
+    if (out) std::sort(out->begin(), out->end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
     return out;
   }
   Status finish(FeedId id) override {
@@ -170,17 +161,7 @@ class SqliteFeed final : public Feed {
     if (!s.ok()) return error("reading held interactions");
     sqlite3_bind_int64(s.get(), 1, node);
     sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
-    std::vector<Entry> out;
-    int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
-      Entry e;
-      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
-      e.timeMs = sqlite3_column_int64(s.get(), 1);
-      if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
-      out.push_back(std::move(e));
-    }
-    if (rc != SQLITE_DONE) return error("reading held interactions");
-    return out;
+    return entries(s, "reading held interactions");
   }
   Status renew(uint32_t node) override {
     Stmt s(db_, "UPDATE interactions SET renewed = ? WHERE node = ?");
@@ -265,12 +246,8 @@ class SqliteFeed final : public Feed {
     return ids;
   }
 
-  Result<std::vector<Entry>> select(const char* table, FeedId after, size_t max) {
-    std::string sql = std::string("SELECT id, ts, body FROM ") + table + " WHERE id > ? ORDER BY id LIMIT ?";
-    Stmt s(db_, sql.c_str());
-    if (!s.ok()) return error(std::string("reading ") + table);
-    sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq));
-    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+  // The rows (id, ts, body) of a statement, as entries.
+  Result<std::vector<Entry>> entries(Stmt& s, const std::string& what) {
     std::vector<Entry> out;
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
@@ -280,8 +257,17 @@ class SqliteFeed final : public Feed {
       if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
       out.push_back(std::move(e));
     }
-    if (rc != SQLITE_DONE) return error(std::string("reading ") + table);
+    if (rc != SQLITE_DONE) return error(what);
     return out;
+  }
+
+  Result<std::vector<Entry>> select(const char* table, FeedId after, size_t max) {
+    std::string sql = std::string("SELECT id, ts, body FROM ") + table + " WHERE id > ? ORDER BY id LIMIT ?";
+    Stmt s(db_, sql.c_str());
+    if (!s.ok()) return error(std::string("reading ") + table);
+    sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq));
+    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
+    return entries(s, std::string("reading ") + table);
   }
 
   sqlite3* db_ = nullptr;
