@@ -5,6 +5,8 @@
 #include <atomic>
 #include <iostream>
 
+#include "store/redis_store.h"
+
 namespace ors::server {
 
 Adoption::Adoption(const Config& config, const cluster::ClusterMap& map, std::string clusterName, Hooks hooks)
@@ -95,8 +97,7 @@ bool Adoption::hasWork(uint32_t node) {
     if (!c) return false;
     redis_ = std::move(*c);
   }
-  // The node's session index (store/redis_store.cc keeps it under the node's hash tag).
-  std::string index = "ORS:" + clusterName_ + ":{n" + std::to_string(node) + "}:sessions";
+  std::string index = store::redisSessionIndex(clusterName_, node);
   Result<store::RedisReply> n = redis_->command(index, {"SCARD", index});
   if (n && n->type == store::RedisReply::Type::kInteger && n->integer > 0) return true;
   if (!feed_) {

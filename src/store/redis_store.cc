@@ -157,6 +157,10 @@ class RedisStore final : public GroupCommitStore {
 
 }  // namespace
 
+std::string redisSessionIndex(const std::string& clusterName, uint32_t node) {
+  return "ORS:" + clusterName + ":{n" + std::to_string(node) + "}:sessions";
+}
+
 Result<std::unique_ptr<SessionStore>> openRedisStore(const RedisOptions& options) {
   auto store = std::make_unique<RedisStore>(options);
   Status st = store->open();

@@ -36,4 +36,8 @@ struct RedisOptions {
 
 Result<std::unique_ptr<SessionStore>> openRedisStore(const RedisOptions& options);
 
+// The set of an ORS node's stored session ids, `ORS:<cluster>:{n<node>}:sessions` (its keys share
+// the node's hash tag, and its lease's slot).
+std::string redisSessionIndex(const std::string& clusterName, uint32_t node);
+
 }  // namespace ors::store

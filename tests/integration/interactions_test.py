@@ -52,22 +52,28 @@ WAIT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel
 </scxml>"""
 
 
-def call(url, method, path, body=None):
+def request(url, method, path, body=None):
+    """One HTTP request: (status, headers, body bytes), or (None, {}, b"") without an answer."""
     m = re.match(r"http://([^:/]+):(\d+)", url)
     conn = http.client.HTTPConnection(m[1], int(m[2]), timeout=30)
     try:
         conn.request(method, path, json.dumps(body) if body is not None else None,
                      {"Content-Type": "application/json"} if body is not None else {})
         r = conn.getresponse()
-        data = r.read()
+        return r.status, dict(r.getheaders()), r.read()
     except OSError:
-        return None, None
+        return None, {}, b""
     finally:
         conn.close()
+
+
+def call(url, method, path, body=None):
+    """(status, the JSON body or None)."""
+    status, _, data = request(url, method, path, body)
     try:
-        return r.status, json.loads(data)
+        return status, json.loads(data)
     except ValueError:
-        return r.status, None
+        return status, None
 
 
 class Interactions(unittest.TestCase):
@@ -196,7 +202,7 @@ class Interactions(unittest.TestCase):
         live = [u for n in (1, 2) for u in (self.inst[(n, "primary")], self.inst[(n, "backup")])
                 if call(u, "GET", "/heartbeat")[0] == 200]
         self.assertEqual(len(live), 2, live)
-        wait_for(lambda: any(self.raw(u, "GET", "/scxml/session/%s/query" % waiting)[0] == 200 for u in live),
+        wait_for(lambda: any(request(u, "GET", "/scxml/session/%s/query" % waiting)[0] == 200 for u in live),
                  "node 3's session served by an adopter", timeout=60)
         adopted_in = time.monotonic() - killed
         # Every interaction processed once and finished by the session that processed it: node
@@ -213,13 +219,13 @@ class Interactions(unittest.TestCase):
         answers = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            answers = {u: self.raw(u, "GET", "/scxml/session/%s/query" % waiting) for u in live}
+            answers = {u: request(u, "GET", "/scxml/session/%s/query" % waiting) for u in live}
             if sorted(st for st, _, _ in answers.values()) == [200, 307]:
                 break
             time.sleep(0.1)
         self.assertEqual(sorted(st for st, _, _ in answers.values()), [200, 307], answers)
         adopter = [u for u, (st, _, _) in answers.items() if st == 200][0]
-        redirected = [h for st, _, h in answers.values() if st == 307][0]
+        redirected = [h for st, h, _ in answers.values() if st == 307][0]
         self.assertTrue(redirected["Location"].startswith(adopter + "/scxml/session/"), redirected)
         print("\n  node 3 killed (both instances) holding %d interactions: its session served by %s %.1f s after "
               "the kill (timeout 3 s); 60 of 60 processed once, each finished by its own session; per node %s"
@@ -233,19 +239,6 @@ class Interactions(unittest.TestCase):
         self.assertEqual(call(url3, "POST", "/scxml/session/%s/event/go" % waiting, {})[0], 200)
         st, body = call(url3, "GET", "/scxml/session/%s/query" % waiting)
         self.assertEqual((st, body and body.get("configuration")), (200, ["gone"]))
-
-    def raw(self, url, method, path):
-        m = re.match(r"http://([^:/]+):(\d+)", url)
-        conn = http.client.HTTPConnection(m[1], int(m[2]), timeout=30)
-        try:
-            conn.request(method, path)
-            r = conn.getresponse()
-            r.read()
-            return r.status, None, dict(r.getheaders())
-        except OSError:
-            return None, None, {}
-        finally:
-            conn.close()
 
 
 if __name__ == "__main__":

@@ -147,6 +147,16 @@ TEST(Snapshot, RestoresOnAnotherEngine) {
   EXPECT_EQ(final, "pass");
 }
 
+// Snapshots session `id`, ends it, and restores it from the snapshot in its place.
+void replaceBySnapshot(Runtime& rt, const std::shared_ptr<const Document>& doc, const std::string& id) {
+  Result<std::string> snap = rt.find(id)->snapshot();
+  ASSERT_TRUE(snap) << snap.status().message();
+  rt.terminate(id);
+  rt.runUntilIdle();
+  auto restored = rt.restoreSession(doc, boost::json::parse(*snap).as_object());
+  ASSERT_TRUE(restored) << restored.status().message();
+}
+
 TEST(Snapshot, KeepsHistoryQueueAndLateBinding) {
   auto doc = parse(R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" datamodel="ecmascript" binding="late">
     <state id="p" initial="a">
@@ -168,12 +178,7 @@ TEST(Snapshot, KeepsHistoryQueueAndLateBinding) {
     rt.runUntilIdle();
   }
   rt.deliver(id, named("back"));
-  Result<std::string> snap = rt.find(id)->snapshot();
-  ASSERT_TRUE(snap);
-  rt.terminate(id);
-  rt.runUntilIdle();
-  auto restored = rt.restoreSession(doc, boost::json::parse(*snap).as_object());
-  ASSERT_TRUE(restored) << restored.status().message();
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
   rt.runUntilIdle();  // processes the queued "back": deep history returns to b
   EXPECT_EQ(rt.find(id)->activeAtomicStates(), std::vector<std::string>{"b"});
   Result<std::string> again = rt.find(id)->snapshot();
@@ -199,12 +204,7 @@ TEST(Snapshot, KeepsTheVendorsInteractionModel) {
   added.data = boost::json::object{{"interactionid", "I9"}, {"interaction", {{"udata", {{"k", "v"}}}}}};
   rt.deliver(id, added);
   rt.runUntilIdle();
-  Result<std::string> snap = rt.find(id)->snapshot();
-  ASSERT_TRUE(snap);
-  rt.terminate(id);
-  rt.runUntilIdle();
-  auto restored = rt.restoreSession(doc, boost::json::parse(*snap).as_object());
-  ASSERT_TRUE(restored) << restored.status().message();
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
   rt.deliver(id, named("check"));
   rt.runUntilIdle();
   // It ended in "pass" (the final state ends the session; "fail" would keep it): the

@@ -450,16 +450,22 @@ bool EcmaEngine::nativeLazyGetter(JSContext* cx, unsigned argc, JS::Value* vp) {
   return (e->current_->*Build)(args.rval());
 }
 
+// The host of the session evaluating now (the natives' way to it), or null outside a session.
+Host* EcmaEngine::currentHost(JSContext* cx) {
+  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  return e && e->current_ ? &e->current_->host_ : nullptr;
+}
+
 bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  Host* host = currentHost(cx);
   bool result = false;
-  if (e && e->current_ && args.length() > 0) {
+  if (host && args.length() > 0) {
     JSString* str = JS::ToString(cx, args[0]);
     if (!str) return false;
     std::string id;
     if (!ecma::toUtf8(cx, str, id)) return false;
-    result = e->current_->host_.isInState(id);
+    result = host->isInState(id);
   }
   args.rval().setBoolean(result);
   return true;
@@ -468,9 +474,9 @@ bool EcmaEngine::nativeIn(JSContext* cx, unsigned argc, JS::Value* vp) {
 // __Raise(name[, data]): an internal event for the session evaluating, as <raise> would.
 bool EcmaEngine::nativeRaise(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  Host* host = currentHost(cx);
   args.rval().setUndefined();
-  if (!e || !e->current_) return true;
+  if (!host) return true;
   if (args.length() < 1) {
     JS_ReportErrorASCII(cx, "__Raise needs an event name");
     return false;
@@ -486,16 +492,16 @@ bool EcmaEngine::nativeRaise(JSContext* cx, unsigned argc, JS::Value* vp) {
       return false;
     }
   }
-  e->current_->host_.raiseEvent(std::move(name), std::move(data));
+  host->raiseEvent(std::move(name), std::move(data));
   return true;
 }
 
 // __Log(value...): the values as text, logged as <log> would.
 bool EcmaEngine::nativeLog(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  Host* host = currentHost(cx);
   args.rval().setUndefined();
-  if (!e || !e->current_) return true;
+  if (!host) return true;
   std::string text;
   for (unsigned i = 0; i < args.length(); ++i) {
     JSString* str = JS::ToString(cx, args[i]);
@@ -503,14 +509,14 @@ bool EcmaEngine::nativeLog(JSContext* cx, unsigned argc, JS::Value* vp) {
     if (!str || !ecma::toUtf8(cx, str, part)) return false;
     text += (i ? " " : "") + part;
   }
-  e->current_->host_.logText(text);
+  host->logText(text);
   return true;
 }
 
 bool EcmaEngine::nativeDocumentUrl(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
-  std::string url = e && e->current_ ? e->current_->host_.documentUrl() : std::string();
+  Host* host = currentHost(cx);
+  std::string url = host ? host->documentUrl() : std::string();
   JSString* s = ecma::newString(cx, url);
   if (!s) return false;
   args.rval().setString(s);
@@ -520,16 +526,16 @@ bool EcmaEngine::nativeDocumentUrl(JSContext* cx, unsigned argc, JS::Value* vp) 
 // The vendor's object model's per-session parts (ecmascript_genesys.cc).
 bool EcmaEngine::nativeInteractions(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
-  scxml::Value v = e && e->current_ ? e->current_->host_.interactions() : scxml::Value();
+  Host* host = currentHost(cx);
+  scxml::Value v = host ? host->interactions() : scxml::Value();
   if (!v.is_object()) v = boost::json::object{};
   return ecma::valueToJS(cx, v, args.rval());
 }
 
 bool EcmaEngine::nativeSessionId(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
-  JSString* s = ecma::newString(cx, e && e->current_ ? e->current_->host_.sessionId() : std::string());
+  Host* host = currentHost(cx);
+  JSString* s = ecma::newString(cx, host ? host->sessionId() : std::string());
   if (!s) return false;
   args.rval().setString(s);
   return true;
@@ -538,8 +544,8 @@ bool EcmaEngine::nativeSessionId(JSContext* cx, unsigned argc, JS::Value* vp) {
 // __ors_request(module, name, attrs): a module request made from script; its request id.
 bool EcmaEngine::nativeModuleRequest(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
-  if (!e || !e->current_ || args.length() < 3) {
+  Host* host = currentHost(cx);
+  if (!host || args.length() < 3) {
     JS_ReportErrorASCII(cx, "no session to make the request for");
     return false;
   }
@@ -553,7 +559,7 @@ bool EcmaEngine::nativeModuleRequest(JSContext* cx, unsigned argc, JS::Value* vp
     if (!JS_IsExceptionPending(cx)) JS_ReportErrorUTF8(cx, "%s.%s: %s", module.c_str(), name.c_str(), error.c_str());
     return false;
   }
-  Result<std::string> id = e->current_->host_.moduleRequest(module, name, attrs.get_object());
+  Result<std::string> id = host->moduleRequest(module, name, attrs.get_object());
   if (!id) {
     JS_ReportErrorUTF8(cx, "%s", id.status().message().c_str());
     return false;
@@ -574,9 +580,9 @@ bool EcmaEngine::nativeVendorConfig(JSContext* cx, unsigned argc, JS::Value* vp)
 // __GetCurrentStates(): the ids of every active state, in document order.
 bool EcmaEngine::nativeCurrentStates(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  auto* e = static_cast<EcmaEngine*>(JS_GetContextPrivate(cx));
+  Host* host = currentHost(cx);
   std::vector<std::string> ids;
-  if (e && e->current_) ids = e->current_->host_.currentStates();
+  if (host) ids = host->currentStates();
   JS::RootedObject array(cx, JS::NewArrayObject(cx, ids.size()));
   if (!array) return false;
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -114,6 +114,7 @@ class EcmaEngine final : public Engine {
 
   static bool onInterrupt(JSContext* cx);
   static void traceRoots(JSTracer* trc, void* data);
+  static Host* currentHost(JSContext* cx);
   static bool nativeIn(JSContext* cx, unsigned argc, JS::Value* vp);
   // The vendor's built-ins (docs/dialect.md).
   static bool nativeRaise(JSContext* cx, unsigned argc, JS::Value* vp);
