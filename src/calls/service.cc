@@ -234,8 +234,9 @@ bool Service::beginReading() {
 void Service::stop() {
   if (!thread_.joinable()) return;
   stopped_.store(true, std::memory_order_release);
-  net::post(ioc_, [this] {
-    if (reading_) saveCursor();
+  bool wasReading = false;
+  net::post(ioc_, [this, &wasReading] {
+    wasReading = reading_;
     reading_ = false;
     timer_.cancel();
     for (auto& w : waiters_) w.done(std::vector<Entry>());
@@ -246,6 +247,9 @@ void Service::stop() {
   // What was posted meanwhile runs now (its answers go out; nothing reads the feed any more).
   ioc_.restart();
   ioc_.poll();
+  // The position is saved last, past what was settled meanwhile (a start whose answer came
+  // while stopping releases its events only now).
+  if (wasReading) saveCursor();
 }
 
 void Service::tick() {
