@@ -236,7 +236,7 @@ int main(int argc, char** argv) {
         adopter = adoption->adopterOf(*owner);
       }
       ors::cluster::Decision d = ors::cluster::route(
-          clusterMap, config.nodeId, p != nullptr, lock.primaryUrl(), *owner,
+          clusterMap, config.nodeId, p != nullptr, p ? std::nullopt : lock.primaryUrl(), *owner,
           liveness, adopter);
       if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
       auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
