@@ -33,15 +33,24 @@ import urllib.parse
 
 
 def first_target(params):
-    """The first <queue:target name> of a queue:submit's <queue:targets>, as name@stat.type."""
+    """The first target of a queue:submit's <queue:targets>, as name@stat.type: a <queue:target>
+    by name (or skill expression), or the first of a <queue:targetid>'s list."""
     kinds = {"agent": "A", "place": "AP", "agentgroup": "GA", "placegroup": "GP", "queue": "Q", "dn": "DN",
-             "routepoint": "RP"}
+             "routepoint": "RP", "skill": "GA"}
     for targets in params.get("children", []):
         for t in targets.get("children", []):
-            name = t.get("attrs", {}).get("name", "").strip("'\"")
+            attrs = t.get("attrs", {})
+            if t.get("element") == "targetid" and str(attrs.get("expr", "")).strip():
+                # {threshold}[weight]name@server.type, ...
+                first = str(attrs["expr"]).split(",")[0].strip()
+                return first[first.rfind("}") + 1:][first[first.rfind("}") + 1:].find("]") + 1:]
+            name = str(attrs.get("name", "")).strip("'\"")
+            if not name and attrs.get("skillexpr"):
+                name = "?:" + str(attrs["skillexpr"])
             if name:
-                kind = kinds.get(t.get("attrs", {}).get("type") or targets.get("attrs", {}).get("type", ""), "A")
-                return "%s@stat.%s" % (name, kind)
+                kind = kinds.get(attrs.get("type") or targets.get("attrs", {}).get("type", ""),
+                                 "GA" if attrs.get("skillexpr") else "A")
+                return "%s@%s.%s" % (name, attrs.get("statserver") or targets.get("attrs", {}).get("statserver") or "stat", kind)
     return "agent@stat.A"
 
 

@@ -129,6 +129,17 @@ struct WsResponse : Action {
   std::vector<Param> params;
 };
 
+// An element nested in a module action (<queue:targets>, <queue:target>, <dialog:prompts>,
+// <dialog:input> ...), as the vendor documents them: attributes are value expressions, except
+// `type`, an NMTOKEN written bare (`<queue:target name="'AG1'" type="agentgroup"/>`).
+struct ModuleElement {
+  std::string element;
+  std::vector<std::pair<std::string, Expr>> attrs;
+  std::vector<std::pair<std::string, std::string>> literals;
+  std::string text;
+  std::vector<ModuleElement> children;
+};
+
 // The vendor's asynchronous session actions, <session:start>, <session:terminate> and
 // <session:fetch> (namespace www.genesyslab.com/modules/session, with or without http://). Every
 // attribute is a value expression except `idlocation`, a location that receives the id of what
@@ -141,10 +152,10 @@ struct ExtensionAction : Action {
   std::vector<Param> params;
   Content content;
   // interaction/queue/dialog actions: attributes are values (objects too, e.g. a resource), and
-  // nested elements (queue:targets, dialog:prompts ...) go along as they are written:
-  // [{"element", "attrs": {name: text}, "text", "children": [...]}].
+  // nested elements (queue:targets, dialog:prompts ...) go along evaluated, as
+  // [{"element", "attrs": {name: value}, "text", "children": [...]}] under "children".
   bool valueAttrs = false;
-  boost::json::array children;
+  std::vector<ModuleElement> children;
 };
 
 // ---- Structure -----------------------------------------------------------------------------

@@ -746,6 +746,15 @@ Status Session::execute(const Action& action) {
         if (!v) return v.status();
         attrs[name] = std::move(*v);
       }
+      if (!x.children.empty()) {
+        boost::json::array children;
+        for (const ModuleElement& c : x.children) {
+          Result<Value> v = evalModuleElement(c);
+          if (!v) return v.status();
+          children.push_back(std::move(*v));
+        }
+        attrs["children"] = std::move(children);
+      }
       Value params = boost::json::object();
       Status s = evalData({}, x.params, x.content, &params);
       if (!s) return s;
@@ -774,6 +783,30 @@ Status Session::execute(const Action& action) {
     }
   }
   return Status::ok();
+}
+
+// A module action's nested element as the telephony side gets it: {"element", "attrs", "text",
+// "children"}, its attributes evaluated.
+Result<Value> Session::evalModuleElement(const ModuleElement& m) {
+  boost::json::object attrs;
+  for (const auto& [name, value] : m.literals) attrs[name] = value;
+  for (const auto& [name, expr] : m.attrs) {
+    Result<Value> v = dm_->evalValue(expr);
+    if (!v) return v.status();
+    attrs[name] = std::move(*v);
+  }
+  boost::json::object o{{"element", m.element}, {"attrs", std::move(attrs)}};
+  if (!m.children.empty()) {
+    boost::json::array children;
+    for (const ModuleElement& c : m.children) {
+      Result<Value> v = evalModuleElement(c);
+      if (!v) return v.status();
+      children.push_back(std::move(*v));
+    }
+    o["children"] = std::move(children);
+  }
+  if (!m.text.empty()) o["text"] = m.text;
+  return Value(std::move(o));
 }
 
 Status Session::executeSend(const Send& send) {

@@ -182,6 +182,7 @@ class Session final : private dm::Host {
   void executeContent(const Block& block);  // raises error.execution on failure
   Status executeBlock(const Block& block);
   Status execute(const Action& action);
+  Result<Value> evalModuleElement(const ModuleElement& m);
   Status executeSend(const Send& send);
   Status evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params,
                   const Content& content, Value* out);

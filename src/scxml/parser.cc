@@ -509,29 +509,38 @@ class DocumentBuilder {
     a->module = isVendorNs(x.ns, "interaction") ? "interaction" : isVendorNs(x.ns, "queue") ? "queue" : "dialog";
     a->name = x.name;
     a->valueAttrs = true;
+    // `requestid` is where the new request's id goes, except for <queue:cancel> and
+    // <queue:query>, whose requestid is the value of the submit they are about.
+    bool requestIsValue = a->module == "queue" && (x.name == "cancel" || x.name == "query");
     for (const XmlElement::Attr& at : x.attrs) {
       if (!at.ns.empty()) continue;
-      if (at.name == "requestid") a->idlocation = expr(at.value, x.loc);
+      if (at.name == "requestid" && !requestIsValue) a->idlocation = expr(at.value, x.loc);
       else a->attrs.emplace_back(at.name, expr(at.value, x.loc));
     }
     for (const XmlElement::Node& c : x.children) {
       if (!c.element) continue;
       if (isScxml(*c.element) && c.element->name == "param") a->params.push_back(buildParam(*c.element));
-      else a->children.push_back(elementJson(*c.element));
+      else a->children.push_back(moduleElement(*c.element));
     }
     return a;
   }
-  static boost::json::object elementJson(const XmlElement& e) {
-    boost::json::object attrs;
-    for (const XmlElement::Attr& at : e.attrs)
-      if (at.ns.empty()) attrs[at.name] = at.value;
-    boost::json::array children;
+  ModuleElement moduleElement(const XmlElement& e) {
+    ModuleElement m;
+    m.element = e.name;
+    for (const XmlElement::Attr& at : e.attrs) {
+      if (!at.ns.empty()) continue;
+      if (at.name == "type") m.literals.emplace_back(at.name, unquoted(at.value));
+      else m.attrs.emplace_back(at.name, expr(at.value, e.loc));
+    }
     for (const XmlElement::Node& n : e.children)
-      if (n.element) children.push_back(elementJson(*n.element));
-    boost::json::object o{{"element", e.name}, {"attrs", std::move(attrs)}};
-    if (!children.empty()) o["children"] = std::move(children);
-    if (!isBlank(e.text())) o["text"] = e.text();
-    return o;
+      if (n.element) m.children.push_back(moduleElement(*n.element));
+    if (!isBlank(e.text())) m.text = e.text();
+    return m;
+  }
+  // An NMTOKEN some write quoted as if it were an expression ('agent').
+  static std::string unquoted(const std::string& v) {
+    if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"') && v.back() == v.front()) return v.substr(1, v.size() - 2);
+    return v;
   }
 
   static std::unique_ptr<XmlElement> copyElement(const XmlElement& e) {

@@ -432,14 +432,17 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     // its interactionid names), answered by <module>.<name>.done or error.<module>.<name>.
     if (!options_.sendExternal) return Status::error("<" + a.module + ":" + a.name + "> is not supported here");
     SendRequest req;
-    req.sendid = from.newRequestId();
+    // <queue:cancel>/<queue:query> name the submit they are about; the answer carries its id.
+    auto about = attrs.find("requestid");
+    req.sendid = about != attrs.end() && about->value().is_string() && !about->value().as_string().empty()
+                     ? std::string(about->value().as_string())
+                     : from.newRequestId();
     req.type = "call";
     auto ixn = attrs.find("interactionid");
     if (ixn != attrs.end() && ixn->value().is_string()) req.target = std::string(ixn->value().as_string());
     boost::json::object data = attrs;
     if (params.is_object())
       for (const auto& [k, v] : params.as_object()) data[k] = v;
-    if (!a.children.empty()) data["children"] = a.children;
     req.event.name = a.module + "." + a.name;
     req.event.sendid = req.sendid;
     req.event.data = std::move(data);

@@ -438,25 +438,43 @@ void Api::loadDocument(const std::string& url, Worker& w, std::function<void(Doc
       return then(std::move(fresh));
     }
     // Fetched on the chosen worker's event loop, asynchronously: no thread waits for the network.
-    metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
-    http::request(w.ioContext(), "GET", url, {}, {}, std::chrono::seconds(10),
-                  [this, url, then = std::move(then), t0](http::ClientResponse r) mutable {
-                    metrics_.http_fetch_time.observe(Clock::now() - t0);
-                    if (r.status == 0) {
-                      DocumentCache::Loaded err;
-                      err.error = "cannot fetch '" + url + "': " + r.error;
-                      return then(std::move(err));
-                    }
-                    DocumentCache::Loaded doc = documents_.storeHttp(url, r.status, r.body, r.headers);
-                    if (doc.document) metrics_.document_processing_time.observe(Clock::now() - t0);
-                    then(std::move(doc));
-                  },
-                  documents_.httpValidators(url));
-    return;
+    auto load = std::make_shared<HttpLoad>();
+    load->url = url;
+    load->then = std::move(then);
+    load->started = t0;
+    return fetchHttpFiles(load, documents_.httpFiles(url), w);
   }
   DocumentCache::Loaded doc = documents_.load(url);
   if (doc.document) metrics_.document_processing_time.observe(Clock::now() - t0);
   then(std::move(doc));
+}
+
+// One round of an http:// document's load: fetches `files` at once (conditionally when cached);
+// once all have answered, compiles; the files the compile found it includes and lacked are the
+// next round's (an include's include), 16 rounds at most, as deep as includes may nest.
+void Api::fetchHttpFiles(std::shared_ptr<HttpLoad> load, std::vector<std::string> files, Worker& w) {
+  load->pending += files.size();
+  for (const std::string& file : files) {
+    metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
+    auto t0 = Clock::now();
+    http::request(w.ioContext(), "GET", file, {}, {}, std::chrono::seconds(10),
+                  [this, load, file, t0, &w](http::ClientResponse r) {
+                    metrics_.http_fetch_time.observe(Clock::now() - t0);
+                    if (r.status == 0)
+                      load->texts.insert_or_assign(file, Status::error("cannot fetch '" + file + "': " + r.error));
+                    else
+                      load->texts.insert_or_assign(file, documents_.storeHttpFile(file, r.status, std::move(r.body),
+                                                                                  r.headers, &load->changed));
+                    if (--load->pending > 0) return;
+                    std::vector<std::string> missing;
+                    DocumentCache::Loaded doc = documents_.compileHttp(load->url, load->texts, load->changed, &missing);
+                    if (!missing.empty() && ++load->rounds <= 16) return fetchHttpFiles(load, std::move(missing), w);
+                    if (!missing.empty()) doc.error = "'" + load->url + "' includes files more than 16 deep (a cycle?)";
+                    if (doc.document) metrics_.document_processing_time.observe(Clock::now() - load->started);
+                    load->then(std::move(doc));
+                  },
+                  documents_.httpValidators(file));
+  }
 }
 
 void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxml::Document> document,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,17 @@ class Api {
   void submitInteraction(std::shared_ptr<Call> call);
   // A document by URL (file: under the roots, or http://, fetched on `w`'s loop), then `then`.
   void loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then);
+  // An http:// document being fetched with the files it includes (on one worker's loop).
+  struct HttpLoad {
+    std::string url;
+    std::map<std::string, Result<std::string>> texts;  // by URL: the text, or why it could not be had
+    bool changed = false;                               // a text differs from the cached one
+    size_t pending = 0;
+    int rounds = 0;
+    std::chrono::steady_clock::time_point started;
+    std::function<void(DocumentCache::Loaded)> then;
+  };
+  void fetchHttpFiles(std::shared_ptr<HttpLoad> load, std::vector<std::string> files, Worker& w);
   void answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok);
   Worker& workerFor(const std::string& sessionId);
 

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <strings.h>
 #include <cstdlib>
@@ -77,20 +78,55 @@ std::shared_ptr<const scxml::Document> DocumentCache::freshHttp(const std::strin
   return it->second.document;
 }
 
-std::vector<std::pair<std::string, std::string>> DocumentCache::httpValidators(const std::string& url) {
+std::vector<std::string> DocumentCache::httpFiles(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> files{url};
+  if (auto it = httpEntries_.find(url); it != httpEntries_.end())
+    files.insert(files.end(), it->second.includes.begin(), it->second.includes.end());
+  return files;
+}
+
+std::vector<std::pair<std::string, std::string>> DocumentCache::httpValidators(const std::string& fileUrl) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::pair<std::string, std::string>> h;
-  auto it = httpEntries_.find(url);
-  if (it == httpEntries_.end()) return h;
+  auto it = httpFiles_.find(fileUrl);
+  if (it == httpFiles_.end()) return h;
   if (!it->second.etag.empty()) h.emplace_back("If-None-Match", it->second.etag);
   if (!it->second.lastModified.empty()) h.emplace_back("If-Modified-Since", it->second.lastModified);
   return h;
 }
 
-DocumentCache::Loaded DocumentCache::storeHttp(const std::string& url, unsigned status, const std::string& body,
-                                               const std::vector<std::pair<std::string, std::string>>& headers) {
-  Loaded out;
+Result<std::string> DocumentCache::storeHttpFile(const std::string& fileUrl, unsigned status, std::string body,
+                                                 const std::vector<std::pair<std::string, std::string>>& headers,
+                                                 bool* changed) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (status == 304) {
+    if (auto it = httpFiles_.find(fileUrl); it != httpFiles_.end()) return it->second.text;
+  }
+  if (status != 200) return Status::error("cannot fetch '" + fileUrl + "': HTTP status " + std::to_string(status));
+  HttpFile f;
+  for (const auto& [k, v] : headers) {
+    if (strcasecmp(k.c_str(), "ETag") == 0) f.etag = v;
+    if (strcasecmp(k.c_str(), "Last-Modified") == 0) f.lastModified = v;
+  }
+  f.text = std::move(body);
+  HttpFile& slot = httpFiles_[fileUrl];
+  if (slot.text != f.text) *changed = true;
+  slot = std::move(f);
+  return slot.text;
+}
+
+DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
+                                                 const std::map<std::string, Result<std::string>>& texts, bool changed,
+                                                 std::vector<std::string>* missing) {
+  Loaded out;
+  auto main = texts.find(url);
+  if (main == texts.end() || !main->second) {
+    out.error = main == texts.end() ? "cannot fetch '" + url + "'" : main->second.status().message();
+    return out;
+  }
+  // Kept when every file answered as before (a file that could not be had is a change).
+  if (!changed && std::all_of(texts.begin(), texts.end(), [](const auto& t) { return static_cast<bool>(t.second); })) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = httpEntries_.find(url);
     if (it != httpEntries_.end()) {
@@ -99,30 +135,46 @@ DocumentCache::Loaded DocumentCache::storeHttp(const std::string& url, unsigned 
       return out;
     }
   }
-  if (status != 200) {
-    out.error = "cannot fetch '" + url + "': HTTP status " + std::to_string(status);
-    return out;
-  }
+  // References inside it: the fetched http:// files, local documents under the roots.
+  std::vector<std::string> used;
   scxml::ParseOptions po;
   po.url = url;
-  po.loader = loader();  // references inside it: local documents under the roots only
-  scxml::ParseResult r = scxml::parseDocument(body, po);
+  po.loader = [&, local = loader()](const std::string& ref) -> Result<std::string> {
+    if (ref.rfind("http://", 0) != 0 && ref.rfind("https://", 0) != 0) return local(ref);
+    if (!httpAllowed(ref)) return Status::error("'" + ref + "' is not an allowed document host (orchestration/http-allow)");
+    auto it = texts.find(ref);
+    if (it == texts.end()) {
+      if (std::find(missing->begin(), missing->end(), ref) == missing->end()) missing->push_back(ref);
+      return Status::error("not fetched yet");
+    }
+    if (std::find(used.begin(), used.end(), ref) == used.end()) used.push_back(ref);
+    return it->second;
+  };
+  scxml::ParseResult r = scxml::parseDocument(*main->second, po);
+  if (!missing->empty()) return out;
   if (!r.document) {
     out.error = "invalid SCXML document '" + url + "'";
     out.diagnostics = std::move(r.errors);
     return out;
   }
   HttpEntry e;
-  for (const auto& [k, v] : headers) {
-    if (strcasecmp(k.c_str(), "ETag") == 0) e.etag = v;
-    if (strcasecmp(k.c_str(), "Last-Modified") == 0) e.lastModified = v;
-  }
+  e.includes = std::move(used);
   e.validated = std::chrono::steady_clock::now();
   e.document = r.document;
   std::lock_guard<std::mutex> lock(mu_);
   httpEntries_[url] = std::move(e);
   out.document = r.document;
   return out;
+}
+
+DocumentCache::FileStamp DocumentCache::stamp(const std::string& path) {
+  FileStamp f;
+  f.path = path;
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return f;
+  f.mtimeNs = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  f.size = st.st_size;
+  return f;
 }
 
 DocumentCache::Loaded DocumentCache::load(const std::string& src) {
@@ -132,30 +184,54 @@ DocumentCache::Loaded DocumentCache::load(const std::string& src) {
     out.error = path.status().message();
     return out;
   }
-  struct stat st {};
-  if (stat(path->c_str(), &st) != 0) {
+  FileStamp file = stamp(*path);
+  if (file.size < 0) {
     out.error = "cannot open '" + src + "'";
     return out;
   }
-  int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  std::vector<FileStamp> includes;
+  bool cached = false;
+  auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(*path);
-    if (it != entries_.end() && it->second.mtimeNs == mtime && it->second.size == st.st_size) {
+    if (it != entries_.end() && it->second.file == file) {
+      if (now - it->second.includesChecked < revalidate_) {
+        out.document = it->second.document;
+        return out;
+      }
+      includes = it->second.includes;
+      cached = true;
+    }
+  }
+  // The files it includes are looked at once in a while (a stat each), outside the lock.
+  if (cached && std::all_of(includes.begin(), includes.end(), [](const FileStamp& f) { return stamp(f.path) == f; })) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(*path);
+    if (it != entries_.end() && it->second.file == file) {
+      it->second.includesChecked = now;
       out.document = it->second.document;
       return out;
     }
   }
+  std::vector<FileStamp> used;
   scxml::ParseOptions po;
-  po.loader = loader();
+  po.loader = [this, &used](const std::string& ref) -> Result<std::string> {
+    Result<std::string> p = resolve(ref);
+    if (!p) return p.status();
+    used.push_back(stamp(*p));
+    return scxml::loadLocalFile(*p);
+  };
   scxml::ParseResult r = scxml::loadDocument(*path, po);
   if (!r.document) {
     out.error = "invalid SCXML document '" + src + "'";
     out.diagnostics = std::move(r.errors);
     return out;
   }
+  // The document itself was the loader's first file.
+  if (!used.empty()) used.erase(used.begin());
   std::lock_guard<std::mutex> lock(mu_);
-  entries_[*path] = {mtime, st.st_size, r.document};
+  entries_[*path] = {file, std::move(used), now, r.document};
   out.document = r.document;
   return out;
 }

@@ -1,6 +1,7 @@
 // The document cache of orsd: loads SCXML documents from `file:` URLs and paths under the
-// configured document roots only (anything else is refused), compiles each once and shares it
-// between its sessions; a document whose file changed (mtime or size) is recompiled for new
+// configured document roots only (anything else is refused), and from http:// URLs on the
+// allow-list; compiles each once and shares it between its sessions. A document whose file, or
+// a file it includes, changed (mtime or size; ETag or Last-Modified) is recompiled for new
 // sessions. Thread-safe.
 #pragma once
 
@@ -28,15 +29,23 @@ class DocumentCache {
   };
   Loaded load(const std::string& src);
 
-  // http:// documents. `httpAllowed` checks the host against the allow-list. `freshHttp` is the
-  // cached document if it was validated less than `revalidate` ago; otherwise the caller fetches
-  // (conditionally, with `httpValidators` as If-None-Match / If-Modified-Since headers) and hands
-  // the answer to `storeHttp`, which compiles a changed document or keeps the cached one on 304.
+  // http:// documents, fetched by the caller on its own event loop (nothing here waits for the
+  // network), with the files they include. `httpAllowed` checks a host against the allow-list.
+  // `freshHttp` is the compiled document if it was validated less than `revalidate` ago.
+  // Otherwise the caller fetches `httpFiles(url)` (the document and what it included when last
+  // compiled) conditionally (`httpValidators`), hands each answer to `storeHttpFile`, and calls
+  // `compileHttp` with the texts; the files a compile needed and did not have are `missing`:
+  // fetched in turn, then compiled again. When nothing changed, the compiled document is kept.
   bool httpAllowed(const std::string& url) const;
   std::shared_ptr<const scxml::Document> freshHttp(const std::string& url);
-  std::vector<std::pair<std::string, std::string>> httpValidators(const std::string& url);
-  Loaded storeHttp(const std::string& url, unsigned status, const std::string& body,
-                   const std::vector<std::pair<std::string, std::string>>& headers);
+  std::vector<std::string> httpFiles(const std::string& url);
+  std::vector<std::pair<std::string, std::string>> httpValidators(const std::string& fileUrl);
+  // The file's text: the answer's body (200), or the cached text (304); an error otherwise.
+  // `changed` is set when the text is new.
+  Result<std::string> storeHttpFile(const std::string& fileUrl, unsigned status, std::string body,
+                                    const std::vector<std::pair<std::string, std::string>>& headers, bool* changed);
+  Loaded compileHttp(const std::string& url, const std::map<std::string, Result<std::string>>& texts, bool changed,
+                     std::vector<std::string>* missing);
 
   // A loader for documents' own references (<invoke src>, <script src>, <data src>) that obeys
   // the same rules.
@@ -48,21 +57,34 @@ class DocumentCache {
   Result<std::string> resolve(const std::string& src) const;
 
   std::vector<std::string> roots_;  // canonical, each ending in '/'
-  struct Entry {
+  // A local file a compiled document was made of, as it was then.
+  struct FileStamp {
+    std::string path;
     int64_t mtimeNs = 0;
     int64_t size = -1;
+    bool operator==(const FileStamp&) const = default;
+  };
+  static FileStamp stamp(const std::string& path);
+  struct Entry {
+    FileStamp file;
+    std::vector<FileStamp> includes;  // what it included (xi:include, script/data src); checked at most every `revalidate`
+    std::chrono::steady_clock::time_point includesChecked;
     std::shared_ptr<const scxml::Document> document;
   };
   std::vector<std::string> httpAllow_;
   std::chrono::milliseconds revalidate_;
   struct HttpEntry {
-    std::string etag, lastModified;
+    std::vector<std::string> includes;  // the http:// files it was compiled from, besides itself
     std::chrono::steady_clock::time_point validated;
     std::shared_ptr<const scxml::Document> document;
+  };
+  struct HttpFile {
+    std::string etag, lastModified, text;
   };
   std::mutex mu_;
   std::map<std::string, Entry> entries_;          // guarded by mu_
   std::map<std::string, HttpEntry> httpEntries_;  // guarded by mu_
+  std::map<std::string, HttpFile> httpFiles_;     // guarded by mu_
 };
 
 }  // namespace ors::server

@@ -121,14 +121,21 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
     <transition event="call.queue" target="queued">
       <queue:submit xmlns:queue="http://www.genesyslab.com/modules/queue" requestid="App.submit"
           interactionid="ixn" queue="'VQ_sales'" priority="5" timeout="30">
-        <queue:targets type="agentgroup"><queue:target name="Sales"/></queue:targets>
+        <queue:targets type="agentgroup"><queue:target name="'Sales'" type="agentgroup" weight="20 + 20"/></queue:targets>
       </queue:submit>
     </transition>
   </state>
   <state id="queued">
-    <transition event="queue.submit.requestid"><assign location="App.acked" expr="_event.data.requestid"/></transition>
-    <transition event="queue.submit.done" cond="_event.data.requestid === App.submit &amp;&amp; App.acked === App.submit"
-        target="redirecting">
+    <!-- Once acknowledged, asks where the request stands (query names the submit it is about). -->
+    <transition event="queue.submit.requestid">
+      <assign location="App.acked" expr="_event.data.requestid"/>
+      <queue:query xmlns:queue="www.genesyslab.com/modules/queue" requestid="App.acked"/>
+    </transition>
+    <transition event="queue.query.done" cond="_event.data.requestid === App.submit">
+      <assign location="App.position" expr="_event.data.positioninqueue"/>
+    </transition>
+    <transition event="queue.submit.done" target="redirecting"
+        cond="_event.data.requestid === App.submit &amp;&amp; App.acked === App.submit &amp;&amp; App.position === 3">
       <ixn:redirect xmlns:ixn="www.genesyslab.com/modules/interaction" requestid="App.redirect"
           interactionid="ixn" from="_genesys.ixn.interactions[ixn].parties[0].device" to="_event.data.targetselected"
           type="_genesys.queue.rType.RouteTypeDefault"/>
@@ -160,7 +167,7 @@ VENDOR_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:queue="www
   <state id="collecting">
     <transition event="dialog.playandcollect.done" cond="_event.data.digits === '1'" target="queued">
       <queue:submit requestid="App.submit" interactionid="ixn" queue="'VQ_sales'">
-        <queue:targets type="agentgroup"><queue:target name="Sales"/></queue:targets>
+        <queue:targets type="agentgroup"><queue:target name="'Sales'" statserver="'Stat_1'"/></queue:targets>
       </queue:submit>
     </transition>
   </state>
@@ -181,6 +188,27 @@ VENDOR_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:queue="www
     <transition event="call.released" target="done"/>
   </state>
   <final id="done"/>
+</scxml>"""
+
+# A wrapper shaped like a generated one, for serving over HTTP with its includes.
+PROJECT_MAIN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude"
+    version="1.0" profile="ecmascript" initial="main">
+  <script><xi:include href="include/lib.js" parse="text"/></script>
+  <parallel id="main">
+    <state id="ver" initial="pick">
+      <state id="pick">
+        <transition cond="version() === 'v1'" target="v1"/>
+        <transition target="v2"/>
+      </state>
+      <state id="v1"/>
+      <state id="v2"/>
+    </state>
+    <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="wf"/>
+  </parallel>
+</scxml>"""
+
+PROJECT_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
+  <state id="_composer_entry"><transition event="$$_MY_PREFIX_$$.stop" target="$$_MY_PREFIX_$$"/></state>
 </scxml>"""
 
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
@@ -361,12 +389,19 @@ class OrsdTest(unittest.TestCase):
             return json.loads(body)["replies"]
         post({"call": "V2", "event": "call.ringing", "dn": "7002", "data": {"ani": "5550008"}},
              {"call": "V2", "event": "call.queue", "dn": "7002"})
-        [submit] = replies()
+        got = replies()
+        while len(got) < 2:
+            got += replies()
+        submit, query = got
         self.assertEqual((submit["action"], submit["call"]), ("queue.submit", "V2"))
         p = submit["params"]
         self.assertEqual((p["queue"], p["priority"], p["timeout"], p["interactionid"]), ("VQ_sales", 5, 30, "V2"))
+        # Nested elements' attributes are values, `type` the token as written.
         self.assertEqual(p["children"], [{"element": "targets", "attrs": {"type": "agentgroup"},
-                                          "children": [{"element": "target", "attrs": {"name": "Sales"}}]}])
+                                          "children": [{"element": "target",
+                                                        "attrs": {"type": "agentgroup", "name": "Sales", "weight": 40}}]}])
+        self.assertEqual((query["action"], query["requestid"]), ("queue.query", submit["requestid"]))
+        post({"call": "V2", "event": "queue.query.done", "requestid": submit["requestid"], "positioninqueue": 3})
         post({"call": "V2", "event": "queue.submit.done", "requestid": submit["requestid"],
               "targetselected": "agent7@stat.A"})
         [redirect] = replies()
@@ -677,6 +712,28 @@ class OrsdTest(unittest.TestCase):
                 return status == 400 and "errors" in json.loads(data)
             self.s.wait_for(broken_now, "the changed document")
             self.assertTrue(any(h for h in hits), "a conditional GET (If-Modified-Since) was expected")
+            # A generated project served over HTTP: the wrapper's includes (its script library as
+            # text, its workflow under a prefix) are fetched from beside it; a change to the
+            # library alone is seen by new sessions.
+            os.makedirs(os.path.join(served.name, "app", "include"))
+            for name, text in (("app/main.scxml", PROJECT_MAIN), ("app/flow.scxml", PROJECT_FLOW),
+                               ("app/include/lib.js", "function version() { return 'v1'; }")):
+                with open(os.path.join(served.name, name), "w") as f:
+                    f.write(text)
+            sid, _ = self.s.start("src=" + base + "app/main.scxml")
+            self.assertEqual(self.s.query(sid)[1]["configuration"], ["v1", "wf"])
+            with open(os.path.join(served.name, "app/include/lib.js"), "w") as f:
+                f.write("function version() { return 'v2'; }")
+            os.utime(os.path.join(served.name, "app/include/lib.js"), (time.time() + 5, time.time() + 5))
+            def v2_now():
+                sid, _ = self.s.start("src=" + base + "app/main.scxml")
+                return self.s.query(sid)[1]["configuration"] == ["v2", "wf"]
+            self.s.wait_for(v2_now, "the changed library")
+            os.remove(os.path.join(served.name, "app/flow.scxml"))
+            def flow_gone():
+                status, _, data = self.s.call("POST", "/scxml/session/start", "src=" + base + "app/main.scxml")
+                return status == 400 and any("flow.scxml" in e and "404" in e for e in json.loads(data).get("errors", []))
+            self.s.wait_for(flow_gone, "the missing include, named with its place")
         finally:
             peer.shutdown()
             peer.server_close()
