@@ -29,6 +29,25 @@ Status parseBool(const std::string& key, const std::string& v, bool* out) {
   return Status::ok();
 }
 
+bool digitsAt(const std::string& s, std::initializer_list<size_t> at) {
+  for (size_t i : at)
+    if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+  return true;
+}
+
+// A special day: YYYY-MM-DD, MM-DD or a weekday's English name.
+bool validSpecialDay(const std::string& d) {
+  for (const char* w : {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"})
+    if (d == w) return true;
+  if (d.size() == 10) return digitsAt(d, {0, 1, 2, 3, 5, 6, 8, 9}) && d[4] == '-' && d[7] == '-';
+  return d.size() == 5 && digitsAt(d, {0, 1, 3, 4}) && d[2] == '-';
+}
+
+// HH:MM-HH:MM
+bool validTimeRange(const std::string& r) {
+  return r.size() == 11 && digitsAt(r, {0, 1, 3, 4, 6, 7, 9, 10}) && r[2] == ':' && r[5] == '-' && r[8] == ':';
+}
+
 std::vector<std::string> splitList(const std::string& value) {
   std::vector<std::string> out;
   size_t b = 0;
@@ -153,6 +172,18 @@ Status Config::set(const std::string& key, const std::string& value) {
     boost::json::value& entries = items.get_object()[key.substr(slash + 1, item - slash - 1)];
     if (!entries.is_object()) entries = boost::json::object{};
     entries.get_object()[key.substr(item + 1)] = value;
+  } else if (key.rfind("special-days ", 0) == 0) {
+    size_t slash = key.find('/');
+    std::string table = key.substr(13, slash == std::string::npos ? std::string::npos : slash - 13);
+    std::string day = slash == std::string::npos ? std::string() : key.substr(slash + 1);
+    if (table.empty() || !validSpecialDay(day))
+      return Status::error("'" + key + "': a special day is written [special-days NAME] YYYY-MM-DD, MM-DD or a weekday "
+                           "= [HH:MM-HH:MM]");
+    if (!value.empty() && !validTimeRange(value))
+      return Status::error("'" + key + "': '" + value + "' is no time range HH:MM-HH:MM");
+    boost::json::value& days = specialDays[table];
+    if (!days.is_object()) days = boost::json::object{};
+    days.get_object()[day] = value;
   } else if (key == "persistence/call-feed") {
     callFeed = value;
   } else if (key == "persistence/max-size") {

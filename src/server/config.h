@@ -45,6 +45,11 @@ struct Config {
   std::string tenant = "Environment";
   uint64_t tenantId = 1;
   boost::json::object lists;
+  // Special-day tables that `_genesys.session.isSpecialDay(table ...)` reads (the vendor keeps
+  // them as statistical tables of statistical days): [special-days NAME] sections of
+  // `DAY = [HH:MM-HH:MM]` options, DAY a date (YYYY-MM-DD), a date of every year (MM-DD) or a
+  // weekday (Monday ...); no time range: the whole day (table -> day -> range).
+  boost::json::object specialDays;
   // node-takeover-timeout: how long a node may have no instance holding its role (both gone)
   // before another node adopts its sessions, calls and interactions (Redis store; 0: never).
   std::chrono::milliseconds nodeTakeoverTimeout{10'000};

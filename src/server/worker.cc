@@ -44,7 +44,8 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     eo.vendor = {{"server", {{"name", "orsd-node" + std::to_string(config_.nodeId)}, {"cluster", config_.clusterName}}},
                  {"tenant", config_.tenant},
                  {"tenantid", std::to_string(config_.tenantId)},
-                 {"lists", config_.lists}};
+                 {"lists", config_.lists},
+                 {"specialDays", config_.specialDays}};
     engine_ = dm::makeEcmaScriptEngine(eo);
     timer_ = std::make_unique<net::steady_timer>(ioc_);
     scxml::Runtime::Options ro;

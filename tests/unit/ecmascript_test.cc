@@ -579,6 +579,28 @@ TEST_F(EcmaTest, PromiseJobsRun) {
   EXPECT_EQ(val(dm, "r"), Value(6));
 }
 
+TEST_F(EcmaTest, SpecialDaysComeFromTheConfiguredTables) {
+  EcmaOptions o;
+  o.vendor = {{"specialDays",
+               {{"Holidays", {{"2026-12-25", ""}, {"01-01", ""}, {"Sunday", "00:00-00:00"}}},
+                {"Open", {{"Monday", "00:00-24:00"}}}}}};
+  makeEngine(o);
+  auto& dm = session(doc_);
+  EXPECT_TRUE(cond(dm, "_genesys.session.isSpecialDay('Holidays', '2026-12-25')"));
+  EXPECT_TRUE(cond(dm, "_genesys.session.isSpecialDay('Holidays', '2031-01-01')"));  // every year
+  EXPECT_TRUE(cond(dm, "_genesys.session.isSpecialDay('Holidays', new Date(Date.UTC(2026, 11, 25)))"));
+  EXPECT_FALSE(cond(dm, "_genesys.session.isSpecialDay('Holidays', '2026-12-24')"));
+  // A weekday with a time range: the day counts; with useTime, only inside the range.
+  EXPECT_TRUE(cond(dm, "_genesys.session.isSpecialDay('Holidays', '2026-11-29')"));  // a Sunday
+  EXPECT_FALSE(cond(dm, "_genesys.session.isSpecialDay('Holidays', '2026-11-29', 'UTC', true)"));
+  EXPECT_TRUE(cond(dm, "_genesys.session.isSpecialDay('Open', '2026-11-30', 'UTC', true)"));  // a Monday
+  // Today, in a zone.
+  EXPECT_EQ(val(dm, "_genesys.session.isSpecialDay('Open', undefined, 'EST')"),
+            val(dm, "_genesys.session.dayInZone('EST') === 1"));
+  EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.isSpecialDay('Nope')")).isOk());
+  EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.isSpecialDay('Holidays', '25/12/2026')")).isOk());
+}
+
 TEST_F(EcmaTest, OutOfMemoryIsAnError) {
   EcmaOptions o;
   o.heapLimitBytes = 64u << 20;

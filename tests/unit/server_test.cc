@@ -48,6 +48,20 @@ TEST(Config, ListsForTheVendorsGetListItemValue) {
   }
 }
 
+TEST(Config, SpecialDayTablesForTheVendorsIsSpecialDay) {
+  server::Config c;
+  ASSERT_TRUE(c.set("special-days Holidays/2026-12-25", ""));
+  ASSERT_TRUE(c.set("special-days Holidays/01-01", ""));
+  ASSERT_TRUE(c.set("special-days Hours/Saturday", "09:00-13:00"));
+  EXPECT_EQ(c.specialDays.at("Holidays").at("01-01"), "");
+  EXPECT_EQ(c.specialDays.at("Hours").at("Saturday"), "09:00-13:00");
+  for (const char* bad : {"special-days Holidays", "special-days /01-01", "special-days H/2026-1-1", "special-days H/Someday"})
+    EXPECT_FALSE(c.set(bad, "")) << bad;
+  Status s = c.set("special-days Hours/Sunday", "9-13");
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("HH:MM-HH:MM"), std::string::npos) << s.message();
+}
+
 TEST(Config, DefaultsOptionsAndErrors) {
   server::Config c;
   EXPECT_EQ(c.port, 7210);

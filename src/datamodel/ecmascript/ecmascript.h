@@ -28,7 +28,8 @@ struct EcmaOptions {
   // GC heap limit of the engine's JSContext (JSGC_MAX_BYTES), shared by all its sessions.
   size_t heapLimitBytes = 512u << 20;
   // What the vendor's `_genesys.session` tells strategies (docs/dialect.md): {"server": {"name",
-  // "cluster"}, "tenant", "tenantid", "lists": {list: {item: {key: value}}}}.
+  // "cluster"}, "tenant", "tenantid", "lists": {list: {item: {key: value}}}, "specialDays": {table:
+  // {day: "HH:MM-HH:MM" or ""}}}.
   boost::json::object vendor;
 };
 

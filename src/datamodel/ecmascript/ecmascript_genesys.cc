@@ -63,6 +63,14 @@ const char kGenesysSource[] = R"JS(
     ixn: {
       get interactions() { return interactionsOf(); },
       mediaType: mediaType,
+      // An interaction's attached data (a copy), or one key's value (undefined when absent);
+      // the session's first interaction when no id is given.
+      getuData: function (interactionId, key) {
+        const all = interactionsOf();
+        const id = interactionId === undefined || interactionId === null ? Object.keys(all)[0] : interactionId;
+        const udata = id !== undefined && all[id] ? all[id].udata || {} : {};
+        return key === undefined ? udata : udata[key];
+      },
       getMediaIntValue: function (name) {
         return Object.prototype.hasOwnProperty.call(mediaType, name) ? mediaType[name] : -1;
       },
@@ -100,6 +108,29 @@ const char kGenesysSource[] = R"JS(
       dateInZone: function (tz) {
         const p = partsIn(tz);
         return p.year + '-' + p.month + '-' + p.day;
+      },
+      // Whether a day is in a configured special-day table: `day` a date ('YYYY-MM-DD' or a Date)
+      // or absent for today in `tz`; with `useTime`, a day with a time range counts only while
+      // the present time (in `tz`) is inside it.
+      isSpecialDay: function (table, day, tz, useTime) {
+        const tables = config().specialDays || {};
+        if (!Object.prototype.hasOwnProperty.call(tables, table))
+          throw new Error("isSpecialDay: no special-day table '" + table + "'");
+        const days = tables[table];
+        const now = partsIn(tz);
+        let date = now.year + '-' + now.month + '-' + now.day;
+        if (day instanceof Date) date = day.toISOString().substring(0, 10);
+        else if (typeof day === 'string' && day !== '') date = day;
+        const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+        if (!m) throw new Error("isSpecialDay: '" + date + "' is no date YYYY-MM-DD");
+        const weekday = Object.keys(genesys.session.day)[new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])).getUTCDay()];
+        const range = [date, date.substring(5), weekday].map(function (k) {
+          return Object.prototype.hasOwnProperty.call(days, k) ? days[k] : undefined;
+        }).find(function (r) { return r !== undefined; });
+        if (range === undefined) return false;
+        if (!useTime || range === '') return true;
+        const time = now.hour + ':' + now.minute;
+        return time >= range.substring(0, 5) && time < range.substring(6);
       }
     },
     queue: {
