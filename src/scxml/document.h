@@ -15,6 +15,7 @@ namespace ors::scxml {
 struct SourceLoc {
   uint32_t line = 0;
   uint32_t col = 0;
+  uint16_t file = 0;  // 0: the document itself; else Document::files[file], a file it included
 };
 
 inline constexpr uint32_t kNone = UINT32_MAX;
@@ -235,6 +236,11 @@ struct Document {
   std::string datamodel;   // "ecmascript", "null", ...
   bool lateBinding = false;
   std::string url;         // where it was loaded from ("" for inline); base for relative src
+  std::vector<std::string> files;  // [0] unused; the files it included, by SourceLoc::file
+  // The file a location is in: `url`, or a file the document included.
+  const std::string& fileOf(const SourceLoc& loc) const {
+    return loc.file != 0 && loc.file < files.size() ? files[loc.file] : url;
+  }
   uint64_t uid = 0;        // unique per compiled document in the process (datamodel caches key on it)
   std::string hash;        // of the text it was built from, loaded scripts and data included (16 hex)
   std::string source;      // that text (stores keep it, so that sessions outlive changes to the file)

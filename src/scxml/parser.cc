@@ -51,6 +51,8 @@ std::string normaliseDescriptor(std::string d) {
 
 class DocumentBuilder {
  public:
+  // The files the document included (SourceLoc::file), from the Includer.
+  void setFiles(std::vector<std::string> files) { files_ = std::move(files); }
   DocumentBuilder(const ParseOptions& options, std::vector<Diagnostic>* errors)
       : options_(options), errors_(errors) {}
 
@@ -79,7 +81,8 @@ class DocumentBuilder {
  private:
   // ---- diagnostics ----
   void error(SourceLoc loc, std::string message) {
-    errors_->push_back({options_.url.empty() ? "<input>" : options_.url, loc, std::move(message)});
+    const std::string& file = loc.file != 0 && loc.file < files_.size() ? files_[loc.file] : options_.url;
+    errors_->push_back({file.empty() ? "<input>" : file, loc, std::move(message)});
   }
   bool isScxml(const XmlElement& e) const { return e.ns == scxmlNs_; }
 
@@ -793,6 +796,7 @@ class DocumentBuilder {
   uint64_t hash_ = kFnvOffset;
   std::shared_ptr<Document> doc_;
   std::string scxmlNs_;
+  std::vector<std::string> files_;
   uint32_t nextExprId_ = 0;
   std::vector<PendingTarget> pendingTargets_;
   std::vector<PendingTarget> pendingInitial_;
@@ -869,6 +873,55 @@ void rewritePrefix(XmlElement& e, const std::string& prefix) {
   }
 }
 
+bool isState(const XmlElement& e) {
+  return e.ns == "http://www.w3.org/2005/07/scxml" &&
+         (e.name == "state" || e.name == "parallel" || e.name == "final" || e.name == "history");
+}
+
+std::string jsString(const std::string& s) {
+  std::string q = "'";
+  for (char ch : s) {
+    if (ch == '\\' || ch == '\'') q += '\\';
+    q += ch;
+  }
+  return q + "'";
+}
+
+void collectStateIds(const XmlElement& e, std::unordered_set<std::string>* ids) {
+  if (const std::string* id = e.attr("id"); id && isState(e) && id->find(kPrefixPlaceholder) == std::string::npos)
+    ids->insert(*id);
+  for (const XmlElement::Node& n : e.children)
+    if (n.element) collectStateIds(*n.element, ids);
+}
+
+void prefixStates(XmlElement& e, const std::string& prefix, const std::unordered_set<std::string>& ids) {
+  bool state = isState(e);
+  for (XmlElement::Attr& a : e.attrs) {
+    if (!a.ns.empty()) continue;
+    if (a.name == "id" && state && ids.count(a.value)) {
+      a.value = prefix + "." + a.value;
+    } else if ((a.name == "target" || a.name == "initial") && e.ns == "http://www.w3.org/2005/07/scxml") {
+      std::istringstream in(a.value);
+      std::string token, out;
+      while (in >> token) out += (out.empty() ? "" : " ") + (ids.count(token) ? prefix + "." + token : token);
+      a.value = out;
+    }
+  }
+  for (XmlElement::Node& n : e.children)
+    if (n.element) prefixStates(*n.element, prefix, ids);
+}
+
+// An element included with resolveid="R", as the vendor reads it: its states are known under the
+// prefix (state `X` becomes `R.X`; an id written with the placeholder `$$_MY_PREFIX_$$` has it
+// replaced instead), the placeholder becomes R wherever it is written, and a target or initial
+// naming one of its states by the bare id follows the state.
+void resolveIds(XmlElement& e, const std::string& prefix) {
+  std::unordered_set<std::string> ids;
+  collectStateIds(e, &ids);
+  rewritePrefix(e, prefix);
+  prefixStates(e, prefix, ids);
+}
+
 std::unique_ptr<XmlElement> takeById(std::unique_ptr<XmlElement>& e, const std::string& id) {
   if (const std::string* v = e->attr("id"); v && *v == id) return std::move(e);
   for (XmlElement::Node& n : e->children)
@@ -881,6 +934,8 @@ class Includer {
  public:
   Includer(const ParseOptions& options, std::vector<Diagnostic>* errors, std::function<void(std::string_view)> fold)
       : options_(options), errors_(errors), fold_(std::move(fold)) {}
+  // [0] unused; then every file included, by SourceLoc::file.
+  std::vector<std::string>& files() { return files_; }
 
   // Replaces every xi:include under `e` (a document loaded from `url`).
   void expand(XmlElement& e, const std::string& url, int depth) {
@@ -920,9 +975,14 @@ class Includer {
         continue;
       }
       fold_(*text);
+      uint16_t file = fileIndex(target);
       if (parse == "text") {
         n.text = std::move(*text);
         n.element.reset();
+        // A script that is just the included file: its code is located in that file.
+        bool alone = std::all_of(e.children.begin(), e.children.end(),
+                                 [&](const XmlElement::Node& o) { return &o == &n || (!o.element && o.text.find_first_not_of(" \t\r\n") == std::string::npos); });
+        if (alone) e.loc = SourceLoc{1, 1, file};
         continue;
       }
       XmlError xe;
@@ -933,6 +993,7 @@ class Includer {
         continue;
       }
       expand(*root, target, depth + 1);
+      stamp(*root, file);
       const std::string* xp = inc.attr("xpointer");
       std::unique_ptr<XmlElement> picked = xp ? takeById(root, *xp) : std::move(root);
       if (xp) {
@@ -942,26 +1003,26 @@ class Includer {
         }
       }
       if (const std::string* prefix = inc.attr("resolveid")) {
-        rewritePrefix(*picked, *prefix);
-        for (XmlElement::Attr& a : picked->attrs)
-          if (a.ns.empty() && a.name == "id") a.value = *prefix;  // the included state is known by it
-        if (picked->name == "state" || picked->name == "parallel" || picked->name == "final") {
-          auto onentry = std::make_unique<XmlElement>();
-          onentry->ns = picked->ns;
-          onentry->name = "onentry";
-          onentry->loc = picked->loc;
-          auto script = std::make_unique<XmlElement>();
-          script->ns = picked->ns;
-          script->name = "script";
-          script->loc = picked->loc;
-          std::string quoted;
-          for (char ch : *prefix) {
-            if (ch == '\\' || ch == '\'') quoted += '\\';
-            quoted += ch;
-          }
-          script->children.push_back({nullptr, "var _my_prefix = '" + quoted + "';"});
-          onentry->children.push_back({std::move(script), {}});
-          picked->children.insert(picked->children.begin(), XmlElement::Node{std::move(onentry), {}});
+        resolveIds(*picked, *prefix);
+        if (isState(*picked)) {
+          // _my_prefix names the include the running code came from: set on entry, given back
+          // to the enclosing include's on exit (the placeholder, which that include rewrites).
+          auto script = [&](const std::string& name, const std::string& code) {
+            auto block = std::make_unique<XmlElement>();
+            block->ns = picked->ns;
+            block->name = name;
+            block->loc = picked->loc;
+            auto sc = std::make_unique<XmlElement>();
+            sc->ns = picked->ns;
+            sc->name = "script";
+            sc->loc = picked->loc;
+            sc->children.push_back({nullptr, code});
+            block->children.push_back({std::move(sc), {}});
+            return XmlElement::Node{std::move(block), {}};
+          };
+          picked->children.insert(picked->children.begin(), script("onentry", "var _my_prefix = " + jsString(*prefix) + ";"));
+          picked->children.push_back(
+              script("onexit", "var _my_prefix = " + (depth == 0 ? std::string("undefined") : jsString(std::string(kPrefixPlaceholder))) + ";"));
         }
       }
       n.element = std::move(picked);
@@ -969,6 +1030,21 @@ class Includer {
   }
 
  private:
+  uint16_t fileIndex(const std::string& target) {
+    auto it = std::find(files_.begin() + 1, files_.end(), target);
+    if (it != files_.end()) return static_cast<uint16_t>(it - files_.begin());
+    if (files_.size() >= UINT16_MAX) return 0;
+    files_.push_back(target);
+    return static_cast<uint16_t>(files_.size() - 1);
+  }
+  // Marks what came from an included file (elements of files it included keep theirs).
+  static void stamp(XmlElement& e, uint16_t file) {
+    if (e.loc.file == 0) e.loc.file = file;
+    for (XmlElement::Node& n : e.children)
+      if (n.element) stamp(*n.element, file);
+  }
+
+  std::vector<std::string> files_{std::string()};
   const ParseOptions& options_;
   std::vector<Diagnostic>* errors_;
   std::function<void(std::string_view)> fold_;
@@ -986,10 +1062,15 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
   }
   DocumentBuilder b(options, &r.errors);
   b.fold(text);
-  Includer(options, &r.errors, [&b](std::string_view t) { b.fold(t); }).expand(*root, options.url, 0);
+  Includer includer(options, &r.errors, [&b](std::string_view t) { b.fold(t); });
+  includer.expand(*root, options.url, 0);
   if (!r.errors.empty()) return r;
+  b.setFiles(includer.files());
   std::shared_ptr<Document> doc = b.build(*root);
-  if (doc) doc->source = std::string(text);
+  if (doc) {
+    doc->source = std::string(text);
+    doc->files = std::move(includer.files());
+  }
   if (r.errors.empty()) r.document = std::move(doc);
   return r;
 }

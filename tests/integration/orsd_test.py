@@ -203,12 +203,14 @@ PROJECT_MAIN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http:
       <state id="v1"/>
       <state id="v2"/>
     </state>
-    <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="wf"/>
+    <state id="wf" initial="wf._composer_entry">
+      <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="wf"/>
+    </state>
   </parallel>
 </scxml>"""
 
 PROJECT_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
-  <state id="_composer_entry"><transition event="$$_MY_PREFIX_$$.stop" target="$$_MY_PREFIX_$$"/></state>
+  <state id="_composer_entry"><transition event="$$_MY_PREFIX_$$.stop" target="_composer_entry"/></state>
 </scxml>"""
 
 BROKEN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
@@ -721,13 +723,13 @@ class OrsdTest(unittest.TestCase):
                 with open(os.path.join(served.name, name), "w") as f:
                     f.write(text)
             sid, _ = self.s.start("src=" + base + "app/main.scxml")
-            self.assertEqual(self.s.query(sid)[1]["configuration"], ["v1", "wf"])
+            self.assertEqual(self.s.query(sid)[1]["configuration"], ["v1", "wf._composer_entry"])
             with open(os.path.join(served.name, "app/include/lib.js"), "w") as f:
                 f.write("function version() { return 'v2'; }")
             os.utime(os.path.join(served.name, "app/include/lib.js"), (time.time() + 5, time.time() + 5))
             def v2_now():
                 sid, _ = self.s.start("src=" + base + "app/main.scxml")
-                return self.s.query(sid)[1]["configuration"] == ["v2", "wf"]
+                return self.s.query(sid)[1]["configuration"] == ["v2", "wf._composer_entry"]
             self.s.wait_for(v2_now, "the changed library")
             os.remove(os.path.join(served.name, "app/flow.scxml"))
             def flow_gone():

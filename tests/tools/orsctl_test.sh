@@ -39,7 +39,7 @@ out=$("$ORSCTL" run "$DATA/parent_of_patricide.scxml" 2>&1); check run-terminate
 out=$("$ORSCTL" run "$DATA/dialect.scxml" 2>&1); check run-dialect 0 $? "$out" "final: pass"
 # A project shaped like a generated one: XInclude of its script library (text) and of its workflow
 # (one state of another document, under a prefix).
-out=$("$ORSCTL" run "$DATA/composer/main.scxml" 2>&1); check run-composer-project 0 $? "$out" "final: pass"
+out=$("$ORSCTL" run "$DATA/composer/src-gen/IPD_default_defaultWorkflow.scxml" 2>&1); check run-composer-project 0 $? "$out" "final: pass"
 # The vendor's object model: _genesys.ixn.interactions as the interaction events make it, _genesys.session.
 out=$("$ORSCTL" run "$DATA/genesys.scxml" \
   --event 'interaction.added={"interactionid":"I1","interaction":{"voice":{"ani":"5550100"},"udata":{"lang":"en"}}}' \

@@ -14,7 +14,9 @@ namespace {
 constexpr const char* kMain = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude"
     version="1.0" profile="ecmascript" initial="flow">
   <script><xi:include href="lib/lib.js" parse="text"/></script>
-  <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="flow"/>
+  <state id="flow" initial="flow._composer_entry">
+    <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="flow"/>
+  </state>
 </scxml>)";
 constexpr const char* kFlow = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">
   <state id="_composer_entry" initial="$$_MY_PREFIX_$$.wait">

@@ -72,7 +72,9 @@ TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
        "<state id='$$_MY_PREFIX_$$.a'><transition target='$$_MY_PREFIX_$$.b'/></state>"
        "<final id='$$_MY_PREFIX_$$.b'/></state></scxml>"},
       {"dir/loop.scxml", "<scxml xmlns='http://www.w3.org/2005/07/scxml' xmlns:xi='http://www.w3.org/2001/XInclude'>"
-                         "<xi:include href='loop.scxml'/></scxml>"}};
+                         "<xi:include href='loop.scxml'/></scxml>"},
+      {"dir/bad.scxml", "<scxml xmlns='http://www.w3.org/2005/07/scxml'>\n<state id='entry'>\n"
+                        "  <transition target='$$_MY_PREFIX_$$.nowhere'/>\n</state></scxml>"}};
   ParseOptions o;
   o.url = "dir/main.scxml";
   o.loader = [&](const std::string& url) -> Result<std::string> {
@@ -84,12 +86,29 @@ TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
     return parseDocument("<scxml xmlns='http://www.w3.org/2005/07/scxml' xmlns:xi='http://www.w3.org/2001/XInclude' "
                          "datamodel='ecmascript' initial='wf'>" + body + "</scxml>", o);
   };
+  // As the authoring tool writes it: the include in a state of the same name as its resolveid.
   auto r = doc("<script><xi:include href='lib.js' parse='text'/></script>"
-               "<xi:include href='flow.scxml' xpointer='entry' resolveid='wf'/>");
+               "<state id='wf' initial='wf.entry'><xi:include href='flow.scxml' xpointer='entry' resolveid='wf'/></state>");
   ASSERT_TRUE(r.document) << firstError(r);
   std::vector<std::string> ids;
   for (const State& st : r.document->states) ids.push_back(st.id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"", "wf", "wf.a", "wf.b"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"", "wf", "wf.entry", "wf.a", "wf.b"}));
+  // Bare ids are prefixed, and the targets naming them follow.
+  files["dir/bare.scxml"] = "<scxml xmlns='http://www.w3.org/2005/07/scxml'><state id='entry' initial='a'>"
+                            "<state id='a'><transition target='b'/></state><final id='b'/></state></scxml>";
+  auto bare = doc("<state id='wf'><xi:include href='bare.scxml' xpointer='entry' resolveid='wf'/></state>");
+  ASSERT_TRUE(bare.document) << firstError(bare);
+  ids.clear();
+  for (const State& st : bare.document->states) ids.push_back(st.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"", "wf", "wf.entry", "wf.a", "wf.b"}));
+  EXPECT_EQ(bare.document->states[3].transitions.size(), 1u);
+  // What came from an included file is located in it: the library's script, the workflow's states.
+  EXPECT_EQ(r.document->fileOf(r.document->script.front()->loc), "dir/lib.js");
+  EXPECT_EQ(r.document->fileOf(r.document->states[3].loc), "dir/flow.scxml");
+  EXPECT_EQ(r.document->fileOf(r.document->states[0].loc), "dir/main.scxml");
+  // An error in an included element names that file, line and column.
+  EXPECT_EQ(firstError(doc("<state id='wf'><xi:include href='bad.scxml' xpointer='entry' resolveid='wf'/></state>")),
+            "dir/bad.scxml:3:3: error: unknown target state 'wf.nowhere'");
   EXPECT_EQ(firstError(doc("<xi:include href='nowhere.scxml'/>")),
             "dir/main.scxml:1:127: error: cannot include 'nowhere.scxml': no such file");
   EXPECT_EQ(firstError(doc("<xi:include href='flow.scxml' xpointer='absent'/>")),

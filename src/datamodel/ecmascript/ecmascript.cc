@@ -618,6 +618,7 @@ DocCache& EcmaEngine::docCache(const Document& doc) {
   dc->uid = doc.uid;
   dc->exprCount = doc.exprCount;
   dc->file = doc.url.empty() ? std::string("scxml") : doc.url;
+  dc->files = doc.files;
   dc->scripts = std::make_unique<JS::Heap<JSScript*>[]>(size_t{doc.exprCount} * kKinds);
   EventScan scan;
   scan.document(doc);
@@ -685,7 +686,8 @@ JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind
       break;
   }
   JS::CompileOptions co(cx_);
-  co.setFileAndLine(doc.file.c_str(), std::max<uint32_t>(expr.loc.line, 1))
+  const std::string& file = expr.loc.file != 0 && expr.loc.file < doc.files.size() ? doc.files[expr.loc.file] : doc.file;
+  co.setFileAndLine(file.c_str(), std::max<uint32_t>(expr.loc.line, 1))
       .setNonSyntacticScope(true)
       .setNoScriptRval(true);
   if (kind == kScript && expr.loc.col > 0) co.setColumn(expr.loc.col - 1);

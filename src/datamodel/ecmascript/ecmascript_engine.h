@@ -41,6 +41,7 @@ struct DocCache {
   uint64_t uid = 0;
   uint32_t exprCount = 0;
   std::string file;
+  std::vector<std::string> files;  // Document::files: where included code came from
   bool usesEvent = true;
   size_t refs = 0;
   std::list<uint64_t>::iterator idlePos;  // valid when refs == 0
