@@ -152,7 +152,7 @@ struct ExtensionAction : Action {
   Expr idlocation;                                   // session: idlocation; interaction/queue/dialog: requestid
   std::vector<Param> params;
   Content content;
-  // interaction/queue/dialog actions: attributes are values (objects too, e.g. a resource), and
+  // Other modules' actions (interaction, queue, dialog ...): attributes are values (objects too, e.g. a resource), and
   // nested elements (queue:targets, dialog:prompts ...) go along evaluated, as
   // [{"element", "attrs": {name: value}, "text", "children": [...]}] under "children".
   bool valueAttrs = false;

@@ -24,6 +24,14 @@ bool isVendorNs(std::string_view ns, std::string_view module) {
   return ns.size() == kPrefix.size() + module.size() && ns.rfind(kPrefix, 0) == 0 &&
          ns.substr(kPrefix.size()) == module;
 }
+// The module of a vendor namespace (www.genesyslab.com/modules/<module>), "" for others.
+std::string_view vendorModule(std::string_view ns) {
+  if (ns.rfind("http://", 0) == 0) ns.remove_prefix(7);
+  constexpr std::string_view kPrefix = "www.genesyslab.com/modules/";
+  if (ns.rfind(kPrefix, 0) != 0 || ns.size() == kPrefix.size() || ns.find('/', kPrefix.size()) != std::string_view::npos)
+    return {};
+  return ns.substr(kPrefix.size());
+}
 std::atomic<uint64_t> gNextUid{1};
 
 bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -444,9 +452,10 @@ class DocumentBuilder {
         b.push_back(buildSessionAction(*n.element));
         continue;
       }
-      if (isVendorNs(n.element->ns, "interaction") || isVendorNs(n.element->ns, "queue") ||
-          isVendorNs(n.element->ns, "dialog")) {
-        b.push_back(buildModuleAction(*n.element));
+      // The other modules' actions (interaction, queue, dialog, classification ...) are requests
+      // to the platform.
+      if (std::string_view m = vendorModule(n.element->ns); !m.empty() && m != "session" && m != "ws") {
+        b.push_back(buildModuleAction(*n.element, std::string(m)));
         continue;
       }
       if (!isScxml(*n.element)) {
@@ -503,13 +512,13 @@ class DocumentBuilder {
     return a;
   }
 
-  // <ixn:redirect>, <queue:submit>, <dialog:play> ...: the vendor's interaction, queue and dialog
-  // modules. Each is a request to the telephony side (a routing action on the reply channel,
+  // <ixn:redirect>, <queue:submit>, <dialog:play> ...: the vendor's interaction, queue, dialog
+  // (and other: classification ...) modules. Each is a request to the telephony side (a routing action on the reply channel,
   // docs/dialect.md) that completes by `<module>.<name>.done` or `error.<module>.<name>`.
-  std::unique_ptr<Action> buildModuleAction(const XmlElement& x) {
+  std::unique_ptr<Action> buildModuleAction(const XmlElement& x, std::string module) {
     auto a = std::make_unique<ExtensionAction>();
     a->loc = x.loc;
-    a->module = isVendorNs(x.ns, "interaction") ? "interaction" : isVendorNs(x.ns, "queue") ? "queue" : "dialog";
+    a->module = std::move(module);
     a->name = x.name;
     a->valueAttrs = true;
     // `requestid` is where the new request's id goes, except for <queue:cancel> and

@@ -427,7 +427,7 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     return it == attrs.end() || !it->value().is_string() ? std::string() : std::string(it->value().as_string());
   };
   std::string fromId = from.id();
-  if (a.module == "interaction" || a.module == "queue" || a.module == "dialog") {
+  if (a.valueAttrs) {
     // A request to the telephony side: a routing action of the session's call (or of the call
     // its interactionid names), answered by <module>.<name>.done or error.<module>.<name>.
     if (!options_.sendExternal) return Status::error("<" + a.module + ":" + a.name + "> is not supported here");

@@ -64,6 +64,37 @@ TEST(Parser, ReadsTheVendorsDialect) {
   EXPECT_EQ(firstError(bad), "t.scxml:1:102: error: unexpected <content> in <raise>");
 }
 
+TEST(Parser, ReadsTheVendorsModuleActions) {
+  auto r = parse("<state id='s'><onentry>"
+                 "<ixn:redirect xmlns:ixn='http://www.genesyslab.com/modules/interaction' requestid='App.r' to='t'/>"
+                 "<queue:submit xmlns:queue='www.genesyslab.com/modules/queue' requestid='App.s' queue=\"'VQ'\">"
+                 "<queue:targets type='agentgroup'><queue:target name=\"'AG'\" type=\"'agent'\"/></queue:targets>"
+                 "</queue:submit>"
+                 "<queue:query xmlns:queue='www.genesyslab.com/modules/queue' requestid='App.s'/>"
+                 "<classification:classify xmlns:classification='http://www.genesyslab.com/modules/classification' text='t'/>"
+                 "</onentry></state>");
+  ASSERT_TRUE(r.document) << firstError(r);
+  const Block& b = r.document->states[1].onentry[0];
+  ASSERT_EQ(b.size(), 4u);
+  const auto& redirect = static_cast<const ExtensionAction&>(*b[0]);
+  EXPECT_EQ(redirect.module + "." + redirect.name, "interaction.redirect");
+  EXPECT_EQ(redirect.idlocation.text, "App.r");  // where the request's id goes
+  const auto& submit = static_cast<const ExtensionAction&>(*b[1]);
+  ASSERT_EQ(submit.children.size(), 1u);
+  const ModuleElement& targets = submit.children[0];
+  EXPECT_EQ(targets.literals, (std::vector<std::pair<std::string, std::string>>{{"type", "agentgroup"}}));
+  ASSERT_EQ(targets.children.size(), 1u);
+  ASSERT_EQ(targets.children[0].attrs.size(), 1u);
+  EXPECT_EQ(targets.children[0].attrs[0].second.text, "'AG'");  // a value expression
+  EXPECT_EQ(targets.children[0].literals[0].second, "agent");   // a token, quoted or not
+  // query (and cancel) name the submit they are about: their requestid is a value.
+  const auto& query = static_cast<const ExtensionAction&>(*b[2]);
+  EXPECT_FALSE(query.idlocation.present());
+  ASSERT_EQ(query.attrs.size(), 1u);
+  EXPECT_EQ(query.attrs[0].first, "requestid");
+  EXPECT_EQ(static_cast<const ExtensionAction&>(*b[3]).module, "classification");
+}
+
 TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
   std::map<std::string, std::string> files = {
       {"dir/lib.js", "var fromLib = 1 < 2;"},
