@@ -237,6 +237,8 @@ struct Document {
   bool lateBinding = false;
   std::string url;         // where it was loaded from ("" for inline); base for relative src
   std::vector<std::string> files;  // [0] unused; the files it included, by SourceLoc::file
+  // Every file compiling it loaded (includes, <script src>, <data src>): (URL, text).
+  std::vector<std::pair<std::string, std::string>> loaded;
   // The file a location is in: `url`, or a file the document included.
   const std::string& fileOf(const SourceLoc& loc) const {
     return loc.file != 0 && loc.file < files.size() ? files[loc.file] : url;

@@ -4,7 +4,10 @@
 #include <atomic>
 #include <cctype>
 #include <cstdio>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <unordered_set>
 
@@ -1061,7 +1064,15 @@ class Includer {
 
 }  // namespace
 
-ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
+ParseResult parseDocument(std::string_view text, const ParseOptions& given) {
+  // What it loads is kept with it (storedSource).
+  std::vector<std::pair<std::string, std::string>> loaded;
+  ParseOptions options = given;
+  options.loader = [&loaded, &given](const std::string& url) -> Result<std::string> {
+    Result<std::string> text = given.loader ? given.loader(url) : Result<std::string>(Status::error("no loader"));
+    if (text) loaded.emplace_back(url, *text);
+    return text;
+  };
   ParseResult r;
   XmlError xe;
   std::unique_ptr<XmlElement> root = parseXml(text, &xe);
@@ -1079,6 +1090,7 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options) {
   if (doc) {
     doc->source = std::string(text);
     doc->files = std::move(includer.files());
+    doc->loaded = std::move(loaded);
   }
   if (r.errors.empty()) r.document = std::move(doc);
   return r;
@@ -1093,6 +1105,41 @@ ParseResult loadDocument(const std::string& url, ParseOptions options) {
     return r;
   }
   return parseDocument(*text, options);
+}
+
+namespace {
+constexpr std::string_view kBundleMark = "ors-bundle 1\n";
+}  // namespace
+
+std::string storedSource(const Document& doc) {
+  if (doc.loaded.empty()) return doc.source;
+  boost::json::array files;
+  for (const auto& [url, text] : doc.loaded) files.push_back(boost::json::array{boost::json::string(url), boost::json::string(text)});
+  return std::string(kBundleMark) + boost::json::serialize(boost::json::object{{"main", doc.source}, {"files", std::move(files)}});
+}
+
+ParseResult parseStored(std::string_view stored, const ParseOptions& options) {
+  if (stored.substr(0, kBundleMark.size()) != kBundleMark) return parseDocument(stored, options);
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(stored.substr(kBundleMark.size()), ec);
+  const boost::json::object* o = ec ? nullptr : v.if_object();
+  const boost::json::value* main = o ? o->if_contains("main") : nullptr;
+  const boost::json::value* files = o ? o->if_contains("files") : nullptr;
+  if (!main || !main->is_string() || !files || !files->is_array()) {
+    ParseResult r;
+    r.errors.push_back({options.url, SourceLoc{}, "a stored document that is not readable"});
+    return r;
+  }
+  std::map<std::string, std::string> texts;
+  for (const boost::json::value& f : files->as_array())
+    if (f.is_array() && f.as_array().size() == 2 && f.as_array()[0].is_string() && f.as_array()[1].is_string())
+      texts[std::string(f.as_array()[0].as_string())] = std::string(f.as_array()[1].as_string());
+  ParseOptions po = options;
+  po.loader = [&texts, &options](const std::string& url) -> Result<std::string> {
+    if (auto it = texts.find(url); it != texts.end()) return it->second;
+    return options.loader ? options.loader(url) : Result<std::string>(Status::error("no loader"));
+  };
+  return parseDocument(std::string_view(main->as_string()), po);
 }
 
 }  // namespace ors::scxml

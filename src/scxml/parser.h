@@ -45,4 +45,11 @@ ParseResult parseDocument(std::string_view text, const ParseOptions& options);
 // Reads `url` with options.loader, then parses it (options.url is set to `url`).
 ParseResult loadDocument(const std::string& url, ParseOptions options = {});
 
+// A compiled document as stores keep it: its text, and when it loaded files while compiling
+// (includes, <script src>, <data src>) those files' texts too, so that it compiles again the
+// same (same hash) from the store alone, whatever became of the files since.
+std::string storedSource(const Document& doc);
+// Compiles what storedSource gave; files not in it come through options.loader.
+ParseResult parseStored(std::string_view stored, const ParseOptions& options);
+
 }  // namespace ors::scxml

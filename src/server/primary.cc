@@ -26,7 +26,7 @@ Result<size_t> restoreSessions(store::SessionStore& sessions, std::vector<std::u
     scxml::ParseOptions po;
     po.url = d.url;
     po.loader = loader;
-    scxml::ParseResult pr = scxml::parseDocument(d.source, po);
+    scxml::ParseResult pr = scxml::parseStored(d.source, po);
     if (!pr.document) {
       std::clog << "orsd: stored document " << d.hash << " (" << d.url << ") no longer compiles: "
                 << (pr.errors.empty() ? "?" : pr.errors.front().str()) << "\n";

@@ -323,7 +323,7 @@ void Worker::persist() {
     }
     const scxml::Document& doc = s->document();
     if (storedDocs_.insert(doc.hash).second) {
-      batch.documents.push_back({doc.hash, doc.url, doc.source});
+      batch.documents.push_back({doc.hash, doc.url, scxml::storedSource(doc)});
       docs_.emplace(doc.hash, s->sharedDocument());
     }
     batch.put.push_back({id, doc.hash, sessionRecord(*snap, runtime_->pendingSends(id), openRequests(id), callFields(id))});

@@ -71,6 +71,26 @@ STARTED = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamo
 </scxml>"""
 
 
+# A project assembled from files (a script library, a workflow under a prefix): a session
+# restored after a crash runs what it started with even when those files are gone or changed.
+PROJECT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude"
+    version="1.0" profile="ecmascript" initial="wf">
+  <script><xi:include href="lib.js" parse="text"/></script>
+  <state id="wf" initial="wf._composer_entry">
+    <xi:include href="flow.scxml" parse="xml" xpointer="_composer_entry" resolveid="wf"/>
+  </state>
+</scxml>"""
+
+PROJECT_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="_composer_entry">
+  <state id="_composer_entry" initial="$$_MY_PREFIX_$$.waiting">
+    <state id="waiting">
+      <transition event="ask" cond="version() === 'v1'" target="$$_MY_PREFIX_$$.v1"/>
+      <transition event="ask" target="$$_MY_PREFIX_$$.other"/>
+    </state>
+    <state id="v1"/>
+    <state id="other"/>
+  </state>
+</scxml>"""
 
 
 class Instance:
@@ -209,6 +229,25 @@ class Durability(unittest.TestCase):
         self.assertEqual(d.state(p), ["childDone"])
         n = d.start("counter.scxml")  # a new session runs the new version
         self.assertEqual(d.report(n)["seen"], [99])
+
+    def test_a_session_of_an_assembled_document_survives_its_files(self):
+        proj = os.path.join(self.docs, "proj")
+        os.makedirs(proj)
+        for name, text in (("main.scxml", PROJECT), ("flow.scxml", PROJECT_FLOW),
+                           ("lib.js", "function version() { return 'v1'; }")):
+            with open(os.path.join(proj, name), "w") as f:
+                f.write(text)
+        a = self.instance()
+        sid = a.start("proj/main.scxml")
+        self.assertEqual(a.state(sid), ["wf.waiting"])
+        a.kill()
+        with open(os.path.join(proj, "lib.js"), "w") as f:
+            f.write("function version() { return 'v2'; }")
+        os.remove(os.path.join(proj, "flow.scxml"))
+        b = self.instance()
+        self.assertEqual(b.state(sid), ["wf.waiting"])
+        self.assertEqual(b.call("POST", "/scxml/session/%s/event/ask" % sid, {})[0], 200)
+        wait_for(lambda: b.state(sid) == ["wf.v1"], "the restored session running its own library")
 
     def metric(self, inst, name):
         body = inst.call("GET", "/metrics")[2]

@@ -145,6 +145,16 @@ TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
   EXPECT_EQ(firstError(doc("<xi:include href='flow.scxml' xpointer='absent'/>")),
             "dir/main.scxml:1:127: error: 'flow.scxml' has no element with id 'absent' (xpointer)");
   EXPECT_NE(firstError(doc("<xi:include href='loop.scxml'/>")).find("more than 16 deep"), std::string::npos);
+  // Stored with what it included, it compiles again the same when those files are gone.
+  std::string stored = storedSource(*r.document);
+  auto saved = files;
+  files.clear();
+  ParseResult again = parseStored(stored, o);
+  ASSERT_TRUE(again.document) << firstError(again);
+  EXPECT_EQ(again.document->hash, r.document->hash);
+  EXPECT_EQ(again.document->states.size(), r.document->states.size());
+  files = saved;
+  EXPECT_EQ(storedSource(*parse("<state id='x'/>").document).rfind("<scxml", 0), 0u);  // nothing loaded: the text
   EXPECT_EQ(firstError(doc("<xi:include href='flow.scxml' parse='html'/>")),
             "dir/main.scxml:1:127: error: <include> parse must be 'xml' or 'text', not 'html'");
 }
