@@ -66,6 +66,14 @@ class DataModel {
   virtual void beginStep() {}
   virtual void endStep() {}
 
+  // The vendor's state scopes (in a Document::vendor): the interpreter says which state's content
+  // runs next (`setScope`; 0 for the document's own, <data> and top-level <script>), and when a
+  // state with scripts (State::scripted) is entered and left (`enterScope` before its onentry,
+  // `exitScope` after its onexit). Only called for such documents.
+  virtual void setScope(uint32_t /*state*/) {}
+  virtual void enterScope(uint32_t /*state*/) {}
+  virtual void exitScope(uint32_t /*state*/) {}
+
   // Binds _event for the next evaluations (SCXML 5.10.1). `event` stays valid and unchanged
   // until the next setEvent call or the end of this datamodel, so it may be read lazily.
   virtual void setEvent(const scxml::Event& event) = 0;

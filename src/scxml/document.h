@@ -211,6 +211,9 @@ struct State {
   bool isParallel() const { return type == StateType::kParallel; }
   // SCXML 3.3: atomic = no child <state>, <parallel> or <final> (history children don't count).
   bool atomic = true;
+  // Its own content (onentry, onexit, its transitions', invokes' finalize) has a <script>: in a
+  // Document::vendor, the `var`s such a script declares are this state's.
+  bool scripted = false;
   bool isAtomic() const { return atomic; }
   bool isCompound() const { return !atomic && type != StateType::kParallel; }
 };
@@ -235,6 +238,11 @@ struct Document {
   std::string name;
   std::string datamodel;   // "ecmascript", "null", ...
   bool lateBinding = false;
+  // Written in the vendor's dialect (profile= rather than datamodel=, docs/dialect.md), so run
+  // with the vendor's semantics where they differ from W3C's: a script's `var`s belong to the
+  // state it runs in, seen by its descendants, gone when it is left; <cancel> completes by
+  // cancel.successful or error.notallowed. W3C documents keep W3C's.
+  bool vendor = false;
   std::string url;         // where it was loaded from ("" for inline); base for relative src
   std::vector<std::string> files;  // [0] unused; the files it included, by SourceLoc::file
   // Every file compiling it loaded (includes, <script src>, <data src>): (URL, text).

@@ -168,6 +168,7 @@ void Session::start() {
       for (const Data& d : s.data) dm_->declareData(d);
   }
   if (doc_->lateBinding) add(dataInitialised_, 0);
+  scope(0);
   executeContent(doc_->script);
   enterStates({doc_->states[0].initial});
   macrostep();
@@ -216,7 +217,10 @@ size_t Session::run(size_t maxEvents) {
     for (size_t i = 0; i < invokes_.size(); ++i) {
       const ActiveInvoke& a = invokes_[i];
       const Invoke& inv = *doc_->invokes[a.invoke];
-      if (a.invokeid == ev.invokeid) executeContent(inv.finalize);
+      if (a.invokeid == ev.invokeid) {
+        scope(a.state);
+        executeContent(inv.finalize);
+      }
       if (inv.autoforward) host_.forward(*this, a.invokeid, ev);
     }
     Session::IndexList enabled = selectTransitions(ev);
@@ -273,10 +277,12 @@ Value Session::exitAllStates() {
   for (uint32_t i = static_cast<uint32_t>(doc_->states.size()); i-- > 1;) {
     if (!has(configuration_, i)) continue;
     const State& s = doc_->states[i];
+    scope(i);
     for (const Block& b : s.onexit) executeContent(b);
+    if (s.isFinal() && s.parent == 0) done = doneData(s.donedata);
+    leaveScope(i);
     cancelInvokesOf(i);
     del(configuration_, i);
-    if (s.isFinal() && s.parent == 0) done = doneData(s.donedata);
   }
   return done;
 }
@@ -324,6 +330,7 @@ Session::IndexList Session::selectTransitions(const Event& event) {
 
 bool Session::conditionMatch(const Transition& t) {
   if (!t.cond.present()) return true;
+  scope(t.source);
   Result<bool> r = dm_->evalCond(t.cond);
   if (!r) {
     raiseError("error.execution", r.status().message());
@@ -371,7 +378,10 @@ void Session::microstep(const Session::IndexList& enabled) {
 }
 
 void Session::executeTransitionContent(const Session::IndexList& enabled) {
-  for (uint32_t t : enabled) executeContent(doc_->transitions[t].actions);
+  for (uint32_t t : enabled) {
+    scope(doc_->transitions[t].source);
+    executeContent(doc_->transitions[t].actions);
+  }
 }
 
 Session::StateSet Session::computeExitSet(const Session::IndexList& transitions) {
@@ -409,7 +419,9 @@ void Session::exitStates(const Session::IndexList& enabled) {
     }
   }
   for (uint32_t s : order) {
+    scope(s);
     for (const Block& b : doc_->states[s].onexit) executeContent(b);
+    leaveScope(s);
     cancelInvokesOf(s);
     del(configuration_, s);
   }
@@ -428,6 +440,10 @@ void Session::enterStates(const Session::IndexList& enabled) {
     if (doc_->lateBinding && !has(dataInitialised_, s)) {
       add(dataInitialised_, s);
       initDataItems(s);
+    }
+    if (doc_->vendor) {
+      if (st.scripted) dm_->enterScope(s);
+      dm_->setScope(s);
     }
     for (const Block& b : st.onentry) executeContent(b);
     if (has(statesForDefaultEntry, s) && st.initial != kNone) executeContent(doc_->transitions[st.initial].actions);
@@ -691,7 +707,15 @@ Status Session::execute(const Action& action) {
         if (!r) return r.status();
         id = std::move(*r);
       }
-      host_.cancelSend(*this, id);
+      bool cancelled = host_.cancelSend(*this, id);
+      // The vendor's dialect: a cancel completes by an event (what its generated code waits for).
+      if (doc_->vendor) {
+        Event done;
+        done.name = cancelled ? "cancel.successful" : "error.notallowed";
+        done.type = cancelled ? Event::Type::kInternal : Event::Type::kPlatform;
+        done.data = boost::json::object{{"sendid", id}};
+        internal_.push_back(std::move(done));
+      }
       return Status::ok();
     }
     case Action::Kind::kAssign: {
@@ -891,6 +915,7 @@ Value Session::doneData(const DoneData& dd) {
 }
 
 void Session::invoke(const Invoke& inv, uint32_t state) {
+  scope(state);
   InvokeRequest req;
   req.invokeid = inv.id;
   if (req.invokeid.empty()) {

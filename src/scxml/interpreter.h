@@ -49,7 +49,8 @@ class SessionHost {
  public:
   virtual ~SessionHost() = default;
   virtual SendOutcome send(Session& from, SendRequest request) = 0;
-  virtual void cancelSend(Session& from, const std::string& sendid) = 0;
+  // True when a pending send was cancelled.
+  virtual bool cancelSend(Session& from, const std::string& sendid) = 0;
   // Starts the invoked service; an error becomes error.execution in the invoking session.
   virtual Status invoke(Session& from, InvokeRequest request) = 0;
   virtual void cancelInvoke(Session& from, const std::string& invokeid) = 0;
@@ -188,6 +189,13 @@ class Session final : private dm::Host {
                   const Content& content, Value* out);
   void raiseError(const char* name, const std::string& message, const std::string& sendid = {});
   void initDataItems(uint32_t state);
+  // The vendor's state scopes (in a Document::vendor): whose content runs next; a state left.
+  void scope(uint32_t state) {
+    if (doc_->vendor) dm_->setScope(state);
+  }
+  void leaveScope(uint32_t state) {
+    if (doc_->vendor && doc_->states[state].scripted) dm_->exitScope(state);
+  }
   void invoke(const Invoke& inv, uint32_t state);
   void cancelInvokesOf(uint32_t state);
   Value doneData(const DoneData& dd);

@@ -79,11 +79,42 @@ class DocumentBuilder {
     buildRoot(root);
     resolve();
     precomputeDomains();
+    markScripted();
     doc_->exprCount = nextExprId_;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_));
     doc_->hash = hex;
     return doc_;
+  }
+
+  static bool hasScript(const Block& b) {
+    for (const auto& a : b) {
+      switch (a->kind) {
+        case Action::Kind::kScript:
+          return true;
+        case Action::Kind::kIf:
+          for (const auto& branch : static_cast<const If&>(*a).branches)
+            if (hasScript(branch.body)) return true;
+          break;
+        case Action::Kind::kForeach:
+          if (hasScript(static_cast<const Foreach&>(*a).body)) return true;
+          break;
+        default:
+          break;
+      }
+    }
+    return false;
+  }
+  void markScripted() {
+    for (State& st : doc_->states) {
+      bool any = false;
+      for (const Block& b : st.onentry) any = any || hasScript(b);
+      for (const Block& b : st.onexit) any = any || hasScript(b);
+      for (uint32_t t : st.transitions) any = any || hasScript(doc_->transitions[t].actions);
+      if (st.initial != kNone) any = any || hasScript(doc_->transitions[st.initial].actions);
+      for (uint32_t i : st.invokes) any = any || hasScript(doc_->invokes[i]->finalize);
+      st.scripted = any;
+    }
   }
 
   // Adds text the document is made of (its own, loaded scripts and data) to its hash.
@@ -147,6 +178,7 @@ class DocumentBuilder {
     // The vendor's generated documents say profile="ecmascript" where W3C says datamodel=.
     const std::string* dm = x.attr("datamodel") ? x.attr("datamodel") : x.attr("profile");
     doc_->datamodel = dm ? *dm : "null";
+    doc_->vendor = !x.attr("datamodel") && x.attr("profile") && *x.attr("profile") == "ecmascript";
     std::string binding = strAttr(x, "binding");
     if (!binding.empty() && binding != "early" && binding != "late")
       error(x.loc, "binding must be 'early' or 'late', not '" + binding + "'");

@@ -338,13 +338,14 @@ SendOutcome Runtime::send(Session& from, SendRequest request) {
   return SendOutcome::kOk;
 }
 
-void Runtime::cancelSend(Session& from, const std::string& sendid) {
+bool Runtime::cancelSend(Session& from, const std::string& sendid) {
   auto list = timersOf_.find(from.id());
-  if (list == timersOf_.end()) return;
+  if (list == timersOf_.end()) return false;
   std::vector<std::multimap<Clock::time_point, Timer>::iterator> doomed;
   for (auto it : list->second)
     if (it->second.request.sendid == sendid) doomed.push_back(it);
   for (auto it : doomed) takeTimer(it);
+  return !doomed.empty();
 }
 
 Status Runtime::invoke(Session& from, InvokeRequest request) {

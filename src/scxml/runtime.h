@@ -119,7 +119,7 @@ class Runtime final : public SessionHost {
 
   // SessionHost
   SendOutcome send(Session& from, SendRequest request) override;
-  void cancelSend(Session& from, const std::string& sendid) override;
+  bool cancelSend(Session& from, const std::string& sendid) override;
   Status invoke(Session& from, InvokeRequest request) override;
   void cancelInvoke(Session& from, const std::string& invokeid) override;
   void forward(Session& from, const std::string& invokeid, const Event& event) override;

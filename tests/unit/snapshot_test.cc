@@ -212,6 +212,35 @@ TEST(Snapshot, KeepsTheVendorsInteractionModel) {
   EXPECT_FALSE(rt.find(id));
 }
 
+TEST(Snapshot, KeepsTheVendorsStateScopes) {
+  // A generated document's pattern: a state's own `system` object, hung on the session's data.
+  auto doc = parse(R"X(<scxml xmlns="http://www.w3.org/2005/07/scxml" profile="ecmascript" initial="outer">
+    <datamodel><data id="system" expr="new Object()"/></datamodel>
+    <state id="outer" initial="inner">
+      <onentry><script>var system = {n: 1}; _data.system.context = system;</script></onentry>
+      <state id="inner">
+        <onentry><script>var local = system.n + 1;</script></onentry>
+        <transition event="check" target="pass" cond="local === 2 &amp;&amp; system.n === 1 &amp;&amp;
+            _data.system.context === system &amp;&amp; JSON.stringify(_data.system) === '{&quot;context&quot;:{&quot;n&quot;:1}}'"/>
+        <transition event="check" target="fail"/>
+      </state>
+    </state>
+    <final id="pass"/><state id="fail"/>
+  </scxml>)X");
+  ASSERT_TRUE(doc);
+  EXPECT_TRUE(doc->vendor);
+  auto engine = dm::makeEcmaScriptEngine();
+  Runtime rt(engine.get(), {});
+  auto s = rt.startSession(doc);
+  ASSERT_TRUE(s);
+  std::string id = (*s)->id();
+  rt.runUntilIdle();
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
+  rt.deliver(id, named("check"));
+  rt.runUntilIdle();
+  EXPECT_FALSE(rt.find(id));  // ended in "pass": the scopes came back, sharing what they shared
+}
+
 TEST(Snapshot, RefusesAnotherVersionOfTheDocument) {
   auto doc = parse(kDoc);
   auto changed = parse(std::string(kDoc).replace(std::string(kDoc).find("count\" expr=\"0\""), 15, "count\" expr=\"1\""));

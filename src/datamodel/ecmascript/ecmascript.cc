@@ -619,6 +619,13 @@ DocCache& EcmaEngine::docCache(const Document& doc) {
   dc->exprCount = doc.exprCount;
   dc->file = doc.url.empty() ? std::string("scxml") : doc.url;
   dc->files = doc.files;
+  if (doc.vendor) {
+    dc->vendor = true;
+    for (const scxml::State& st : doc.states) {
+      dc->parents.push_back(st.parent);
+      dc->scripted.push_back(st.scripted ? 1 : 0);
+    }
+  }
   dc->scripts = std::make_unique<JS::Heap<JSScript*>[]>(size_t{doc.exprCount} * kKinds);
   EventScan scan;
   scan.document(doc);

@@ -42,6 +42,10 @@ struct DocCache {
   uint32_t exprCount = 0;
   std::string file;
   std::vector<std::string> files;  // Document::files: where included code came from
+  // Document::vendor (state scopes), and what the session needs of the states for them.
+  bool vendor = false;
+  std::vector<uint32_t> parents;
+  std::vector<uint8_t> scripted;
   bool usesEvent = true;
   size_t refs = 0;
   std::list<uint64_t>::iterator idlePos;  // valid when refs == 0
@@ -213,6 +217,9 @@ class EcmaSession final : public DataModel {
                  const std::function<Status()>& body) override;
   Result<std::string> snapshot() override;
   Status restore(std::string_view snapshot) override;
+  void setScope(uint32_t state) override { scopeState_ = state; }
+  void enterScope(uint32_t state) override;
+  void exitScope(uint32_t state) override;
 
  private:
   friend class Entry;
@@ -223,6 +230,11 @@ class EcmaSession final : public DataModel {
     return Status::error("ecmascript datamodel: the session has no environment (out of memory)");
   }
   Status exec(JSScript* script);
+  // The state scopes around the content that runs now, innermost first (empty without any).
+  // False: exception pending.
+  bool scopeChain(JS::MutableHandle<JS::StackGCVector<JSObject*>> chain);
+  // The environment's object of state scopes by state index (created when `create`).
+  bool scopes(bool create, JS::MutableHandleObject out);
   Status evalRaw(const Expr& expr, JS::MutableHandleValue out);
   // Builds `_event` from the host event and binds it (see setEvent). False: exception pending.
   bool materializeEvent(JS::MutableHandleValue out);
@@ -254,6 +266,7 @@ class EcmaSession final : public DataModel {
   const scxml::Event* event_ = nullptr;  // valid until the next setEvent (DataModel contract)
   const Value* ioprocessors_ = nullptr;   // valid for the session's life (DataModel contract)
   bool eventMaterialized_ = false;
+  uint32_t scopeState_ = 0;  // whose content runs (DataModel::setScope)
 };
 
 // Every entry into JS: enters the global's realm, marks the current session (for In() and the

@@ -30,12 +30,75 @@ EcmaSession::~EcmaSession() {
 
 Status EcmaSession::exec(JSScript* script) {
   JS::RootedScript s(cx(), script);
+  if (doc_.vendor && scopeState_ != 0) {
+    JS::RootedObjectVector chain(cx());
+    if (!scopeChain(&chain)) return eng_.takeError();
+    if (!chain.empty()) {
+      // The scopes go on the environment chain, the innermost receiving the script's `var`s.
+      if (!JS::ExecuteInJSMEnvironment(cx(), s, env(), chain)) return eng_.takeError();
+      return Status::ok();
+    }
+  }
   if (!JS::ExecuteInJSMEnvironment(cx(), s, env())) return eng_.takeError();
   return Status::ok();
 }
 
+// ---- the vendor's state scopes (Document::vendor) -------------------------------------------
+// Each scripted state, while active, has a plain object of its own `var`s: an element (by state
+// index) of the environment's non-enumerable `__ors_scopes`, so that it lives with the session
+// and is written with its snapshot. Content running in a state sees its scope and its
+// ancestors', innermost first, then the session's variables.
+
+bool EcmaSession::scopes(bool create, JS::MutableHandleObject out) {
+  JSContext* c = cx();
+  JS::RootedValue v(c);
+  if (!JS_GetProperty(c, env(), "__ors_scopes", &v)) return false;
+  if (v.isObject()) {
+    out.set(&v.toObject());
+    return true;
+  }
+  out.set(nullptr);
+  if (!create) return true;
+  JS::RootedObject o(c, JS_NewPlainObject(c));
+  if (!o || !JS_DefineProperty(c, env(), "__ors_scopes", o, JSPROP_PERMANENT)) return false;
+  out.set(o);
+  return true;
+}
+
+bool EcmaSession::scopeChain(JS::MutableHandle<JS::StackGCVector<JSObject*>> chain) {
+  JSContext* c = cx();
+  JS::RootedObject all(c);
+  if (!scopes(false, &all)) return false;
+  if (!all) return true;
+  JS::RootedValue v(c);
+  for (uint32_t s = scopeState_; s != scxml::kNone && s < doc_.parents.size(); s = doc_.parents[s]) {
+    if (!doc_.scripted[s]) continue;
+    if (!JS_GetElement(c, all, s, &v)) return false;
+    if (v.isObject() && !chain.append(&v.toObject())) return false;
+  }
+  return true;
+}
+
+void EcmaSession::enterScope(uint32_t state) {
+  if (!hasEnv()) return;
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedObject all(c);
+  JS::RootedObject scope(c, JS_NewPlainObject(c));
+  if (!scope || !scopes(true, &all) || !JS_SetElement(c, all, state, scope)) JS_ClearPendingException(c);
+}
+
+void EcmaSession::exitScope(uint32_t state) {
+  if (!hasEnv()) return;
+  Entry en(*this);
+  JSContext* c = cx();
+  JS::RootedObject all(c);
+  if (!scopes(false, &all) || (all && !JS_DeleteElement(c, all, state))) JS_ClearPendingException(c);
+}
+
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
-  if (const FastExpr* f = eng_.fast(doc_, expr)) {
+  // (The fast path reads the session's variables only: not where state scopes may be.)
+  if (const FastExpr* f = doc_.vendor && scopeState_ != 0 ? nullptr : eng_.fast(doc_, expr)) {
     if (f->eval(cx(), env(), lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;
@@ -52,7 +115,7 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 }
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
-  if (const FastExpr* f = eng_.fast(doc_, location)) {
+  if (const FastExpr* f = doc_.vendor && scopeState_ != 0 ? nullptr : eng_.fast(doc_, location)) {
     if (f->assign(cx(), env(), v) == FastExpr::Outcome::kOk) return Status::ok();
   }
   Status st;

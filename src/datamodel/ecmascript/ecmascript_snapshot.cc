@@ -269,6 +269,11 @@ Result<std::string> EcmaSession::snapshot() {
     if (!JS_GetPropertyById(c, env(), id, &v) || !JS_DefinePropertyById(c, vars, id, v, JSPROP_ENUMERATE))
       return jsFailure("snapshot");
   }
+  // The state scopes (the vendor's documents) go along, in the same walk: what they share with
+  // the session's variables stays shared.
+  JS::RootedObject scoped(c);
+  if (!scopes(false, &scoped)) return jsFailure("snapshot");
+  if (scoped && !JS_DefineProperty(c, vars, "__ors_scopes", scoped, JSPROP_ENUMERATE)) return jsFailure("snapshot");
   JS::RootedValue fn(c, JS::ObjectValue(*eng_.snapWrite_->get()));
   JS::RootedValueArray<1> argv(c);
   argv[0].setObject(*vars);
@@ -299,8 +304,11 @@ Status EcmaSession::restore(std::string_view snapshot) {
   for (uint32_t i = 0; i < n; ++i) {
     if (!JS_GetElement(c, pairs, i, &pair) || !pair.isObject()) return jsFailure("restore");
     po = &pair.toObject();
-    if (!JS_GetElement(c, po, 0, &name) || !JS_GetElement(c, po, 1, &value) || !JS_ValueToId(c, name, &id) ||
-        !JS_DefinePropertyById(c, env(), id, value, JSPROP_ENUMERATE | JSPROP_PERMANENT))
+    if (!JS_GetElement(c, po, 0, &name) || !JS_GetElement(c, po, 1, &value) || !JS_ValueToId(c, name, &id))
+      return jsFailure("restore");
+    bool isScopes = false;
+    if (name.isString() && !JS_StringEqualsLiteral(c, name.toString(), "__ors_scopes", &isScopes)) return jsFailure("restore");
+    if (!JS_DefinePropertyById(c, env(), id, value, isScopes ? JSPROP_PERMANENT : JSPROP_ENUMERATE | JSPROP_PERMANENT))
       return jsFailure("restore");
   }
   return Status::ok();
