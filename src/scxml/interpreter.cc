@@ -760,7 +760,9 @@ Status Session::execute(const Action& action) {
       const auto& x = static_cast<const ExtensionAction&>(action);
       boost::json::object attrs;
       for (const auto& [name, expr] : x.attrs) {
-        if (x.valueAttrs) {
+        // Values (a resource or the headers of a fetch are objects); the session actions'
+        // others are read as text.
+        if (x.valueAttrs || name == "headers") {
           Result<Value> v = dm_->evalValue(expr);
           if (!v) return v.status();
           attrs[name] = std::move(*v);

@@ -527,7 +527,8 @@ class DocumentBuilder {
     a->name = x.name;
     for (const XmlElement::Attr& at : x.attrs) {
       if (!at.ns.empty()) continue;
-      if (at.name == "idlocation") a->idlocation = expr(at.value, x.loc);
+      // (Generated documents name the location of a fetch's request id `requestid`.)
+      if (at.name == "idlocation" || (at.name == "requestid" && x.name == "fetch")) a->idlocation = expr(at.value, x.loc);
       else a->attrs.emplace_back(at.name, expr(at.value, x.loc));
     }
     auto has = [&](const char* n) {

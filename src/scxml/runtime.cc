@@ -420,12 +420,47 @@ Event platformEvent(std::string name, Value data) {
 }
 }  // namespace
 
+namespace {
+
+// A value as attribute text: strings as they are, other scalars as JSON writes them, objects as JSON.
+std::string scalarText(const Value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_null()) return std::string();
+  return boost::json::serialize(v);
+}
+
+// name=value&... (application/x-www-form-urlencoded).
+std::string formEncode(const boost::json::object& o) {
+  auto enc = [](std::string_view in) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char ch : in) {
+      if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') out += static_cast<char>(ch);
+      else if (ch == ' ') out += '+';
+      else {
+        out += '%';
+        out += hex[ch >> 4];
+        out += hex[ch & 15];
+      }
+    }
+    return out;
+  };
+  std::string out;
+  for (const auto& [k, v] : o) {
+    if (!out.empty()) out += '&';
+    out += enc(k) + "=" + enc(scalarText(v));
+  }
+  return out;
+}
+
+}  // namespace
+
 // The vendor's session actions (see ExtensionAction). Each completes by an event to the caller.
 Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, const boost::json::object& attrs,
                                        const Value& params) {
   auto attr = [&](const char* n) -> std::string {
     auto it = attrs.find(n);
-    return it == attrs.end() || !it->value().is_string() ? std::string() : std::string(it->value().as_string());
+    return it == attrs.end() ? std::string() : scalarText(it->value());
   };
   std::string fromId = from.id();
   if (a.valueAttrs) {
@@ -496,10 +531,40 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     std::string url = resolveUrl(from.document().url, src);
     if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
       if (!options_.fetchHttp) return Status::error("<session:fetch> of " + url + " is not supported here");
-      std::string body;
-      if (params.is_string()) body = std::string(params.as_string());
-      else if (!params.is_null() && !(params.is_object() && params.as_object().empty())) body = boost::json::serialize(params);
-      options_.fetchHttp(fromId, requestId, url, method, std::move(body));
+      FetchRequest req;
+      for (char& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      req.method = method;
+      req.textContent = from.document().vendor;
+      // <param>s: the query of a GET (DELETE, HEAD), else the body, form-encoded unless the
+      // enctype is JSON; <content>: the body as it is.
+      std::string enctype = attr("enctype");
+      bool query = method == "GET" || method == "DELETE" || method == "HEAD";
+      if (params.is_object() && !params.as_object().empty()) {
+        if (query) {
+          url += (url.find('?') == std::string::npos ? "?" : "&") + formEncode(params.as_object());
+        } else if (enctype == "application/json") {
+          req.body = boost::json::serialize(params);
+          req.contentType = "application/json";
+        } else {
+          req.body = formEncode(params.as_object());
+          req.contentType = "application/x-www-form-urlencoded";
+        }
+      } else if (params.is_string()) {
+        req.body = std::string(params.as_string());
+        req.contentType = enctype.empty() ? "text/plain" : enctype;
+      } else if (!params.is_null() && !params.is_object()) {
+        req.body = boost::json::serialize(params);
+        req.contentType = "application/json";
+      }
+      if (auto h = attrs.find("headers"); h != attrs.end() && h->value().is_object())
+        for (const auto& [k, v] : h->value().as_object()) req.headers.emplace_back(std::string(k), scalarText(v));
+      if (std::string t = attr("timeout"); !t.empty()) {
+        char* end = nullptr;
+        double seconds = std::strtod(t.c_str(), &end);
+        if (end != t.c_str() && seconds > 0) req.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+      }
+      req.url = url;
+      options_.fetchHttp(fromId, requestId, std::move(req));
       return requestId;
     }
     Result<std::string> text = options_.loader(url);

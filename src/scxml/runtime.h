@@ -21,6 +21,16 @@
 
 namespace ors::scxml {
 
+// What a <session:fetch> asks for (Runtime::Options::fetchHttp).
+struct FetchRequest {
+  std::string url;     // with the query the params make for GET, DELETE and HEAD
+  std::string method;  // upper case
+  std::string body, contentType;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::chrono::milliseconds timeout{30000};
+  bool textContent = false;  // the content as the text received (the vendor's dialect), else parsed
+};
+
 class Runtime final : public SessionHost {
  public:
   using Clock = std::chrono::steady_clock;
@@ -52,9 +62,7 @@ class Runtime final : public SessionHost {
     std::function<SendOutcome(const std::string& fromId, SendRequest& request)> sendExternal;
     // <session:fetch> of an http:// URL: the host fetches and delivers session.fetch.done or
     // error.session.fetch to `fromId` itself. Without it only local documents can be fetched.
-    std::function<void(const std::string& fromId, const std::string& requestId, const std::string& url,
-                       const std::string& method, std::string body)>
-        fetchHttp;
+    std::function<void(const std::string& fromId, const std::string& requestId, FetchRequest request)> fetchHttp;
     // <ws:response> from a session (see SessionHost::respond).
     std::function<void(Session&, const std::string& requestid, const std::string& type,
                        const std::string& resultcode, const Value& params)>

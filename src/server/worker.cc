@@ -62,12 +62,12 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
     };
     ro.loader = loader;
     ro.ioprocessorsFor = [this](const std::string& id) { return ioprocessorsFor(id); };
-    ro.fetchHttp = [this](const std::string& fromId, const std::string& requestId, const std::string& url,
-                          const std::string& method, std::string body) {
+    ro.fetchHttp = [this](const std::string& fromId, const std::string& requestId, scxml::FetchRequest f) {
       metrics_.fetch_total.fetch_add(1, std::memory_order_relaxed);
       auto t0 = std::chrono::steady_clock::now();
-      http::request(ioc_, method, url, std::move(body), "application/json", std::chrono::seconds(30),
-                    [this, fromId, requestId, t0](http::ClientResponse r) {
+      bool text = f.textContent;
+      http::request(ioc_, f.method, f.url, std::move(f.body), f.contentType, f.timeout,
+                    [this, fromId, requestId, t0, text](http::ClientResponse r) {
                       metrics_.http_fetch_time.observe(std::chrono::steady_clock::now() - t0);
                       scxml::Event e;
                       e.type = scxml::Event::Type::kExternal;
@@ -76,7 +76,8 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                         for (auto& [k, v] : r.headers) hints[k] = v;
                         e.name = "session.fetch.done";
                         e.data = boost::json::object{{"requestid", requestId},
-                                                     {"content", scxml::contentToValue(r.body)},
+                                                     {"content", text ? scxml::Value(boost::json::string(r.body))
+                                                                      : scxml::contentToValue(r.body)},
                                                      {"hints", std::move(hints)},
                                                      {"status", r.status}};
                       } else {
@@ -87,7 +88,8 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                       }
                       runtime_->deliver(fromId, std::move(e));
                       afterJob();
-                    });
+                    },
+                    f.headers);
     };
     ro.sendExternal = [this](const std::string& fromId, scxml::SendRequest& req) {
       return req.type == calls::kCallProcessorType ? sendCallAction(fromId, req) : sendBasicHttp(fromId, req);

@@ -190,6 +190,28 @@ VENDOR_FLOW = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:queue="www
   <final id="done"/>
 </scxml>"""
 
+# A REST block as generated strategies write it (PEER: the web service's URL).
+REST_BLOCK = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:session="http://www.genesyslab.com/modules/session"
+    version="1.0" profile="ecmascript" initial="fetching">
+  <datamodel><data id="App_rest" expr="new Object()"/><data id="url" expr="'PEER'"/></datamodel>
+  <state id="fetching">
+    <onentry>
+      <script>var customHeaders = new Object(); customHeaders["apiKey"] = 'k-1';</script>
+      <session:fetch requestid="App_rest['requestid']" srcexpr="url" method="'get'"
+          enctype="'application/x-www-form-urlencoded'" maxage="0" type="'application/json'" timeout="10"
+          headers="customHeaders">
+        <param name="number" expr="'555 0100'"/>
+        <param name="ivr_menu" expr="''"/>
+      </session:fetch>
+    </onentry>
+    <transition event="session.fetch.done" cond="_event.data.requestid == App_rest['requestid'] &amp;&amp;
+        typeof _event.data.content === 'string' &amp;&amp; eval('(' + _event.data.content + ')').tier === 'gold'" target="gold"/>
+    <transition event="*" target="failed"><log label="rest" expr="_event.toSource()"/></transition>
+  </state>
+  <state id="gold"/>
+  <state id="failed"/>
+</scxml>"""
+
 # A wrapper shaped like a generated one, for serving over HTTP with its includes.
 PROJECT_MAIN = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude"
     version="1.0" profile="ecmascript" initial="main">
@@ -234,7 +256,7 @@ class Orsd:
 
     def __init__(self, *settings):
         self.dir = tempfile.TemporaryDirectory()
-        docs = os.path.join(self.dir.name, "docs")
+        docs = self.docs = os.path.join(self.dir.name, "docs")
         os.makedirs(docs)
         data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")
         for name in ("starter.scxml", "started.scxml", "fetched.json"):
@@ -632,6 +654,41 @@ class OrsdTest(unittest.TestCase):
         sid, _ = self.s.start("src=starter.scxml")
         self.s.wait_for(lambda: self.logged(sid + " Outcome: pass") or self.logged(sid + " Outcome: fail"), "a verdict")
         self.assertTrue(self.logged(sid + " Outcome: pass"))
+
+    def test_a_generated_rest_block_fetches_as_the_vendor_does(self):
+        # As the authoring tool's web-service block writes it: the request id's location in
+        # `requestid`, the method in lower case, headers as an object, <param>s as the query of
+        # a GET, the answer's content as text (the block evals it).
+        import http.server
+        import threading
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append((self.path, self.headers.get("apiKey")))
+                body = b'{"tier": "gold"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=peer.serve_forever, daemon=True).start()
+        try:
+            doc = os.path.join(self.s.docs, "rest.scxml")
+            with open(doc, "w") as f:
+                f.write(REST_BLOCK.replace("PEER", "http://127.0.0.1:%d/profile" % peer.server_address[1]))
+            sid, _ = self.s.start("src=rest.scxml")
+            self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] in (["gold"], ["failed"]), "the fetch's answer")
+            self.assertEqual(self.s.query(sid)[1]["configuration"], ["gold"])
+            self.assertEqual(seen, [("/profile?number=555+0100&ivr_menu=", "k-1")])
+        finally:
+            peer.shutdown()
+            peer.server_close()
 
     def test_documents_refer_only_inside_the_roots(self):
         status, _, data = self.s.call("POST", "/scxml/session/start", "src=escape.scxml")
