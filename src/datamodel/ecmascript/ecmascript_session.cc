@@ -94,6 +94,10 @@ void EcmaSession::exitScope(uint32_t state) {
   JSContext* c = cx();
   JS::RootedObject all(c);
   if (!scopes(false, &all) || (all && !JS_DeleteElement(c, all, state))) JS_ClearPendingException(c);
+  // Each evaluation inside scopes makes environment objects that SpiderMonkey collects only when
+  // asked (an embedding's job): without this, a long run of scoped steps grows the heap until
+  // collections thrash.
+  JS_MaybeGC(c);
 }
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
