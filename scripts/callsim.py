@@ -219,7 +219,9 @@ def main():
                     outgoing.put((time.monotonic(), {"call": call, "event": "interaction.udata.changed",
                                                      "requestid": rid, "interactionid": call, "udata": changed}))
                 elif action in MODULE_ANSWERS:
-                    answer = {"call": call, "event": action + ".done", "requestid": rid, "interactionid": call}
+                    # A cancel or query is answered with the id of the submit it names.
+                    answer = {"call": call, "event": action + ".done", "requestid": params.get("requestid") or rid,
+                              "interactionid": call}
                     answer.update(MODULE_ANSWERS[action](params))
                     outgoing.put((time.monotonic(), answer))
                 else:

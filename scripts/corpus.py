@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -86,6 +87,8 @@ def main():
             print("orsd did not start:", open(log_path).read())
             return 1
         port = int(m.group(1))
+        # (its later lines are read and dropped, so that a full pipe never blocks it)
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and call(port, "GET", "/heartbeat")[0] != 200:
             time.sleep(0.05)

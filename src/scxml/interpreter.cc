@@ -374,6 +374,10 @@ void Session::microstep(const Session::IndexList& enabled) {
   host_.countMicrostep();
   exitStates(enabled);
   executeTransitionContent(enabled);
+  // The scopes of the states left close once their transitions' content has run in them (and
+  // before a state re-entered gets its new one).
+  for (uint32_t s : closing_) leaveScope(s);
+  closing_.clear();
   enterStates(enabled);
 }
 
@@ -421,7 +425,7 @@ void Session::exitStates(const Session::IndexList& enabled) {
   for (uint32_t s : order) {
     scope(s);
     for (const Block& b : doc_->states[s].onexit) executeContent(b);
-    leaveScope(s);
+    if (doc_->vendor) closing_.push_back(s);
     cancelInvokesOf(s);
     del(configuration_, s);
   }
@@ -439,6 +443,7 @@ void Session::enterStates(const Session::IndexList& enabled) {
     add(statesToInvoke_, s);
     if (doc_->lateBinding && !has(dataInitialised_, s)) {
       add(dataInitialised_, s);
+      scope(0);  // <data> is the session's
       initDataItems(s);
     }
     if (doc_->vendor) {

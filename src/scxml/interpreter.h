@@ -236,6 +236,7 @@ class Session final : private dm::Host {
     uint32_t state;
   };
   std::vector<ActiveInvoke> invokes_;
+  std::vector<uint32_t> closing_;  // states left in this microstep, whose scopes close after its content
   std::string finalState_;
   std::string failedSendId_;  // id of the <send> whose evaluation failed, for its error event
   bool running_ = false;

@@ -1027,7 +1027,12 @@ class Includer {
         // A script that is just the included file: its code is located in that file.
         bool alone = std::all_of(e.children.begin(), e.children.end(),
                                  [&](const XmlElement::Node& o) { return &o == &n || (!o.element && o.text.find_first_not_of(" \t\r\n") == std::string::npos); });
-        if (alone) e.loc = SourceLoc{1, 1, file};
+        if (alone) {
+          // (the blank text around the include dropped, so that lines count from the file's first)
+          for (XmlElement::Node& o : e.children)
+            if (&o != &n) o.text.clear();
+          e.loc = SourceLoc{1, 1, file};
+        }
         continue;
       }
       XmlError xe;
@@ -1049,7 +1054,7 @@ class Includer {
       }
       if (const std::string* prefix = inc.attr("resolveid")) {
         resolveIds(*picked, *prefix);
-        if (isState(*picked)) {
+        if (isState(*picked) && picked->name != "history") {
           // _my_prefix names the include the running code came from: set on entry, given back
           // to the enclosing include's on exit (the placeholder, which that include rewrites).
           auto script = [&](const std::string& name, const std::string& code) {
@@ -1154,7 +1159,9 @@ std::string storedSource(const Document& doc) {
 ParseResult parseStored(std::string_view stored, const ParseOptions& options) {
   if (stored.substr(0, kBundleMark.size()) != kBundleMark) return parseDocument(stored, options);
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(stored.substr(kBundleMark.size()), ec);
+  boost::json::parse_options opts;
+  opts.allow_invalid_utf8 = true;  // documents in other encodings than UTF-8 are stored as they are
+  boost::json::value v = boost::json::parse(stored.substr(kBundleMark.size()), ec, {}, opts);
   const boost::json::object* o = ec ? nullptr : v.if_object();
   const boost::json::value* main = o ? o->if_contains("main") : nullptr;
   const boost::json::value* files = o ? o->if_contains("files") : nullptr;

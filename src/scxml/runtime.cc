@@ -2,6 +2,7 @@
 #include "scxml/runtime.h"
 
 #include <algorithm>
+#include <cstring>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
@@ -468,11 +469,10 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
     // its interactionid names), answered by <module>.<name>.done or error.<module>.<name>.
     if (!options_.sendExternal) return Status::error("<" + a.module + ":" + a.name + "> is not supported here");
     SendRequest req;
-    // <queue:cancel>/<queue:query> name the submit they are about; the answer carries its id.
-    auto about = attrs.find("requestid");
-    req.sendid = about != attrs.end() && about->value().is_string() && !about->value().as_string().empty()
-                     ? std::string(about->value().as_string())
-                     : from.newRequestId();
+    // Every action has an id of its own (adapters drop an action they had already); a
+    // <queue:cancel>/<queue:query> names the submit it is about in its params' `requestid`, and
+    // the adapter answers it with that id.
+    req.sendid = from.newRequestId();
     req.type = "call";
     auto ixn = attrs.find("interactionid");
     if (ixn != attrs.end() && ixn->value().is_string()) req.target = std::string(ixn->value().as_string());
@@ -556,12 +556,23 @@ Result<std::string> Runtime::extension(Session& from, const ExtensionAction& a, 
         req.body = boost::json::serialize(params);
         req.contentType = "application/json";
       }
-      if (auto h = attrs.find("headers"); h != attrs.end() && h->value().is_object())
-        for (const auto& [k, v] : h->value().as_object()) req.headers.emplace_back(std::string(k), scalarText(v));
+      if (auto h = attrs.find("headers"); h != attrs.end() && h->value().is_object()) {
+        for (const auto& [k, v] : h->value().as_object()) {
+          std::string name(k), value = scalarText(v);
+          bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char ch) {
+            return std::isalnum(ch) || std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr;
+          });
+          if (!token || value.size() > 8192 || value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+            return Status::error("<session:fetch>: header '" + name + "' is no valid HTTP header (a token name, a value " +
+                                 "of one line under 8 KiB)");
+          req.headers.emplace_back(std::move(name), std::move(value));
+        }
+      }
       if (std::string t = attr("timeout"); !t.empty()) {
         char* end = nullptr;
         double seconds = std::strtod(t.c_str(), &end);
-        if (end != t.c_str() && seconds > 0) req.timeout = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+        if (end != t.c_str() && seconds > 0)
+          req.timeout = std::chrono::milliseconds(static_cast<int64_t>(std::min(seconds, 3600.0) * 1000));
       }
       req.url = url;
       options_.fetchHttp(fromId, requestId, std::move(req));

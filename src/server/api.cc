@@ -464,10 +464,10 @@ void Api::fetchHttpFiles(std::shared_ptr<HttpLoad> load, std::vector<std::string
                       load->texts.insert_or_assign(file, Status::error("cannot fetch '" + file + "': " + r.error));
                     else
                       load->texts.insert_or_assign(file, documents_.storeHttpFile(file, r.status, std::move(r.body),
-                                                                                  r.headers, &load->changed));
+                                                                                  r.headers));
                     if (--load->pending > 0) return;
                     std::vector<std::string> missing;
-                    DocumentCache::Loaded doc = documents_.compileHttp(load->url, load->texts, load->changed, &missing);
+                    DocumentCache::Loaded doc = documents_.compileHttp(load->url, load->texts, &missing);
                     if (!missing.empty() && ++load->rounds <= 16) return fetchHttpFiles(load, std::move(missing), w);
                     if (!missing.empty()) doc.error = "'" + load->url + "' includes files more than 16 deep (a cycle?)";
                     if (doc.document) metrics_.document_processing_time.observe(Clock::now() - load->started);

@@ -46,7 +46,6 @@ class Api {
   struct HttpLoad {
     std::string url;
     std::map<std::string, Result<std::string>> texts;  // by URL: the text, or why it could not be had
-    bool changed = false;                               // a text differs from the cached one
     size_t pending = 0;
     int rounds = 0;
     std::chrono::steady_clock::time_point started;

@@ -97,8 +97,7 @@ std::vector<std::pair<std::string, std::string>> DocumentCache::httpValidators(c
 }
 
 Result<std::string> DocumentCache::storeHttpFile(const std::string& fileUrl, unsigned status, std::string body,
-                                                 const std::vector<std::pair<std::string, std::string>>& headers,
-                                                 bool* changed) {
+                                                 const std::vector<std::pair<std::string, std::string>>& headers) {
   std::lock_guard<std::mutex> lock(mu_);
   if (status == 304) {
     if (auto it = httpFiles_.find(fileUrl); it != httpFiles_.end()) return it->second.text;
@@ -111,13 +110,12 @@ Result<std::string> DocumentCache::storeHttpFile(const std::string& fileUrl, uns
   }
   f.text = std::move(body);
   HttpFile& slot = httpFiles_[fileUrl];
-  if (slot.text != f.text) *changed = true;
   slot = std::move(f);
   return slot.text;
 }
 
 DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
-                                                 const std::map<std::string, Result<std::string>>& texts, bool changed,
+                                                 const std::map<std::string, Result<std::string>>& texts,
                                                  std::vector<std::string>* missing) {
   Loaded out;
   auto main = texts.find(url);
@@ -125,11 +123,20 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
     out.error = main == texts.end() ? "cannot fetch '" + url + "'" : main->second.status().message();
     return out;
   }
-  // Kept when every file answered as before (a file that could not be had is a change).
-  if (!changed && std::all_of(texts.begin(), texts.end(), [](const auto& t) { return static_cast<bool>(t.second); })) {
+  // Kept when it was compiled from these very texts (each document judges for itself: files
+  // are shared between documents, and a compile may have failed since).
+  {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = httpEntries_.find(url);
-    if (it != httpEntries_.end()) {
+    auto same = [&](const scxml::Document& d) {
+      if (d.source != *main->second) return false;
+      for (const auto& [u, text] : d.loaded) {
+        auto t = texts.find(u);
+        if (t == texts.end() || !t->second || *t->second != text) return false;
+      }
+      return true;
+    };
+    if (it != httpEntries_.end() && same(*it->second.document)) {
       it->second.validated = std::chrono::steady_clock::now();
       out.document = it->second.document;
       return out;

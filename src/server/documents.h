@@ -35,16 +35,15 @@ class DocumentCache {
   // Otherwise the caller fetches `httpFiles(url)` (the document and what it included when last
   // compiled) conditionally (`httpValidators`), hands each answer to `storeHttpFile`, and calls
   // `compileHttp` with the texts; the files a compile needed and did not have are `missing`:
-  // fetched in turn, then compiled again. When nothing changed, the compiled document is kept.
+  // fetched in turn, then compiled again. A document compiled from the same texts is kept.
   bool httpAllowed(const std::string& url) const;
   std::shared_ptr<const scxml::Document> freshHttp(const std::string& url);
   std::vector<std::string> httpFiles(const std::string& url);
   std::vector<std::pair<std::string, std::string>> httpValidators(const std::string& fileUrl);
   // The file's text: the answer's body (200), or the cached text (304); an error otherwise.
-  // `changed` is set when the text is new.
   Result<std::string> storeHttpFile(const std::string& fileUrl, unsigned status, std::string body,
-                                    const std::vector<std::pair<std::string, std::string>>& headers, bool* changed);
-  Loaded compileHttp(const std::string& url, const std::map<std::string, Result<std::string>>& texts, bool changed,
+                                    const std::vector<std::pair<std::string, std::string>>& headers);
+  Loaded compileHttp(const std::string& url, const std::map<std::string, Result<std::string>>& texts,
                      std::vector<std::string>* missing);
 
   // A loader for documents' own references (<invoke src>, <script src>, <data src>) that obeys

@@ -424,7 +424,9 @@ class OrsdTest(unittest.TestCase):
         self.assertEqual(p["children"], [{"element": "targets", "attrs": {"type": "agentgroup"},
                                           "children": [{"element": "target",
                                                         "attrs": {"type": "agentgroup", "name": "Sales", "weight": 40}}]}])
-        self.assertEqual((query["action"], query["requestid"]), ("queue.query", submit["requestid"]))
+        # An action of its own (adapters drop a repeated id), naming the submit it is about.
+        self.assertEqual((query["action"], query["params"]["requestid"]), ("queue.query", submit["requestid"]))
+        self.assertNotEqual(query["requestid"], submit["requestid"])
         post({"call": "V2", "event": "queue.query.done", "requestid": submit["requestid"], "positioninqueue": 3})
         post({"call": "V2", "event": "queue.submit.done", "requestid": submit["requestid"],
               "targetselected": "agent7@stat.A"})

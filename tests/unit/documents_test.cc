@@ -73,18 +73,20 @@ TEST_F(DocumentsTest, AnHttpDocumentIsCompiledFromTheFilesTheCallerFetched) {
   DocumentCache cache({dir_.string()}, {}, std::chrono::milliseconds(0));
   const std::string base = "http://docs.test/app/";
   std::map<std::string, Result<std::string>> texts;
-  bool changed = false;
   auto fetched = [&](const std::string& name, const std::string& text) {
-    texts.insert_or_assign(base + name, cache.storeHttpFile(base + name, 200, text, {{"ETag", "\"" + name + "\""}}, &changed));
+    texts.insert_or_assign(base + name, cache.storeHttpFile(base + name, 200, text, {{"ETag", "\"" + name + "\""}}));
+  };
+  auto notModified = [&](const std::string& name) {
+    texts.insert_or_assign(base + name, cache.storeHttpFile(base + name, 304, "", {}));
   };
   fetched("main.scxml", kMain);
   std::vector<std::string> missing;
-  EXPECT_FALSE(cache.compileHttp(base + "main.scxml", texts, changed, &missing).document);
+  EXPECT_FALSE(cache.compileHttp(base + "main.scxml", texts, &missing).document);
   EXPECT_EQ(missing, (std::vector<std::string>{base + "lib/lib.js", base + "flow.scxml"}));
   fetched("lib/lib.js", "function f() { return 1; }");
   fetched("flow.scxml", kFlow);
   missing.clear();
-  DocumentCache::Loaded a = cache.compileHttp(base + "main.scxml", texts, changed, &missing);
+  DocumentCache::Loaded a = cache.compileHttp(base + "main.scxml", texts, &missing);
   ASSERT_TRUE(a.document) << a.error;
   EXPECT_TRUE(missing.empty());
   // Revalidation asks for the document and what it included, each with its validators.
@@ -93,36 +95,50 @@ TEST_F(DocumentsTest, AnHttpDocumentIsCompiledFromTheFilesTheCallerFetched) {
   EXPECT_EQ(cache.httpValidators(base + "flow.scxml"),
             (std::vector<std::pair<std::string, std::string>>{{"If-None-Match", "\"flow.scxml\""}}));
   // All 304: the compiled document is kept.
-  changed = false;
-  for (const char* name : {"main.scxml", "lib/lib.js", "flow.scxml"})
-    texts.insert_or_assign(base + name, cache.storeHttpFile(base + name, 304, "", {}, &changed));
-  EXPECT_FALSE(changed);
-  EXPECT_EQ(cache.compileHttp(base + "main.scxml", texts, changed, &missing).document, a.document);
+  for (const char* name : {"main.scxml", "lib/lib.js", "flow.scxml"}) notModified(name);
+  EXPECT_EQ(cache.compileHttp(base + "main.scxml", texts, &missing).document, a.document);
   // An include changed: compiled again. An include that cannot be had is an error at its place.
   fetched("lib/lib.js", "function f() { return 2; }");
-  EXPECT_TRUE(changed);
-  DocumentCache::Loaded b = cache.compileHttp(base + "main.scxml", texts, changed, &missing);
+  DocumentCache::Loaded b = cache.compileHttp(base + "main.scxml", texts, &missing);
   ASSERT_TRUE(b.document) << b.error;
   EXPECT_NE(b.document, a.document);
-  texts.insert_or_assign(base + "flow.scxml", cache.storeHttpFile(base + "flow.scxml", 404, "", {}, &changed));
-  DocumentCache::Loaded c = cache.compileHttp(base + "main.scxml", texts, true, &missing);
+  texts.insert_or_assign(base + "flow.scxml", cache.storeHttpFile(base + "flow.scxml", 404, "", {}));
+  DocumentCache::Loaded c = cache.compileHttp(base + "main.scxml", texts, &missing);
   EXPECT_FALSE(c.document);
   ASSERT_EQ(c.diagnostics.size(), 1u);
   EXPECT_EQ(c.diagnostics[0].file, base + "main.scxml");
   EXPECT_NE(c.diagnostics[0].message.find("HTTP status 404"), std::string::npos) << c.diagnostics[0].message;
 }
 
+TEST_F(DocumentsTest, EachHttpDocumentSeesAChangeToAFileItSharesWithOthers) {
+  DocumentCache cache({dir_.string()}, {}, std::chrono::milliseconds(0));
+  const std::string base = "http://docs.test/app/";
+  std::string other = std::string(kMain).replace(std::string(kMain).find("initial=\"flow\""), 14, "initial=\"flow\" name=\"two\"");
+  auto compile = [&](const std::string& main, const std::string& lib) {
+    std::map<std::string, Result<std::string>> texts;
+    for (const auto& [name, text] : {std::pair<std::string, std::string>{"lib/lib.js", lib}, {"flow.scxml", kFlow}})
+      texts.insert_or_assign(base + name, cache.storeHttpFile(base + name, 200, text, {}));
+    texts.insert_or_assign(base + main, cache.storeHttpFile(base + main, 200, main == "one.scxml" ? kMain : other, {}));
+    std::vector<std::string> missing;
+    return cache.compileHttp(base + main, texts, &missing).document;
+  };
+  auto one = compile("one.scxml", "var v = 1;"), two = compile("two.scxml", "var v = 1;");
+  ASSERT_TRUE(one && two);
+  // The shared library changes: the first document to revalidate gets it, and so does the
+  // second, although the cache had the new text already when it asked.
+  EXPECT_NE(compile("one.scxml", "var v = 2;"), one);
+  EXPECT_NE(compile("two.scxml", "var v = 2;"), two);
+}
+
 TEST_F(DocumentsTest, AnHttpDocumentIncludesOnlyFromAllowedHosts) {
   DocumentCache cache({dir_.string()}, {"docs.test"});
   std::map<std::string, Result<std::string>> texts;
-  bool changed = false;
   std::string main = R"(<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude" version="1.0">
   <script><xi:include href="http://elsewhere.test/lib.js" parse="text"/></script>
 </scxml>)";
-  texts.insert_or_assign("http://docs.test/main.scxml",
-                         cache.storeHttpFile("http://docs.test/main.scxml", 200, main, {}, &changed));
+  texts.insert_or_assign("http://docs.test/main.scxml", cache.storeHttpFile("http://docs.test/main.scxml", 200, main, {}));
   std::vector<std::string> missing;
-  DocumentCache::Loaded r = cache.compileHttp("http://docs.test/main.scxml", texts, changed, &missing);
+  DocumentCache::Loaded r = cache.compileHttp("http://docs.test/main.scxml", texts, &missing);
   EXPECT_TRUE(missing.empty());
   EXPECT_FALSE(r.document);
   ASSERT_FALSE(r.diagnostics.empty());

@@ -47,14 +47,15 @@ const char kGenesysSource[] = R"JS(
     IET: 'America/Indiana/Indianapolis', PRT: 'America/Puerto_Rico', CNT: 'America/St_Johns',
     AGT: 'America/Argentina/Buenos_Aires', BET: 'America/Sao_Paulo', CAT: 'Africa/Harare'
   };
-  // The parts of the present moment in a zone: {year, month, day, hour, minute, second, weekday}.
-  function partsIn(tz) {
+  // The parts of a moment (the present by default) in a zone: {year, month, day, hour, minute,
+  // second, weekday}.
+  function partsIn(tz, when) {
     const zone = shortZones[tz] || tz || 'UTC';
     const f = new Intl.DateTimeFormat('en-US', {
       timeZone: zone, hourCycle: 'h23', weekday: 'short', year: 'numeric', month: '2-digit',
       day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
     const out = {};
-    f.formatToParts(new Date()).forEach(function (p) { out[p.type] = p.value; });
+    f.formatToParts(when || new Date()).forEach(function (p) { out[p.type] = p.value; });
     return out;
   }
   const weekdays = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
@@ -119,8 +120,13 @@ const char kGenesysSource[] = R"JS(
         const days = tables[table];
         const now = partsIn(tz);
         let date = now.year + '-' + now.month + '-' + now.day;
-        if (day instanceof Date) date = day.toISOString().substring(0, 10);
-        else if (typeof day === 'string' && day !== '') date = day;
+        if (day instanceof Date) {
+          if (isNaN(day.getTime())) throw new Error('isSpecialDay: an invalid Date');
+          const d = partsIn(tz, day);  // its calendar day in the zone
+          date = d.year + '-' + d.month + '-' + d.day;
+        } else if (typeof day === 'string' && day !== '') {
+          date = day;
+        }
         const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
         if (!m) throw new Error("isSpecialDay: '" + date + "' is no date YYYY-MM-DD");
         const weekday = Object.keys(genesys.session.day)[new Date(Date.UTC(+m[1], +m[2] - 1, +m[3])).getUTCDay()];

@@ -8,6 +8,8 @@
 //                                                   strict mode makes undeclared and read-only
 //                                                   targets errors (SCXML 5.4, 5.10)
 // `__ors_r` is a non-enumerable var of each session environment.
+#include <iostream>
+
 #include <js/Array.h>
 #include <js/Conversions.h>
 #include <js/ForOfIterator.h>
@@ -60,7 +62,7 @@ bool EcmaSession::scopes(bool create, JS::MutableHandleObject out) {
   out.set(nullptr);
   if (!create) return true;
   JS::RootedObject o(c, JS_NewPlainObject(c));
-  if (!o || !JS_DefineProperty(c, env(), "__ors_scopes", o, JSPROP_PERMANENT)) return false;
+  if (!o || !JS_DefineProperty(c, env(), "__ors_scopes", o, JSPROP_PERMANENT | JSPROP_READONLY)) return false;
   out.set(o);
   return true;
 }
@@ -84,8 +86,11 @@ void EcmaSession::enterScope(uint32_t state) {
   Entry en(*this);
   JSContext* c = cx();
   JS::RootedObject all(c);
-  JS::RootedObject scope(c, JS_NewPlainObject(c));
-  if (!scope || !scopes(true, &all) || !JS_SetElement(c, all, state, scope)) JS_ClearPendingException(c);
+  // No prototype: names such as toString or __proto__ are no scope's unless it declares them.
+  JS::RootedObject scope(c, JS_NewObjectWithGivenProto(c, nullptr, nullptr));
+  if (!scope || !scopes(true, &all) || !JS_SetElement(c, all, state, scope)) {
+    std::clog << "ecmascript datamodel: a state's scope could not be made: " << eng_.takeError().message() << "\n";
+  }
 }
 
 void EcmaSession::exitScope(uint32_t state) {

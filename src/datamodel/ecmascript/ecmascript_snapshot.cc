@@ -308,7 +308,8 @@ Status EcmaSession::restore(std::string_view snapshot) {
       return jsFailure("restore");
     bool isScopes = false;
     if (name.isString() && !JS_StringEqualsLiteral(c, name.toString(), "__ors_scopes", &isScopes)) return jsFailure("restore");
-    if (!JS_DefinePropertyById(c, env(), id, value, isScopes ? JSPROP_PERMANENT : JSPROP_ENUMERATE | JSPROP_PERMANENT))
+    if (!JS_DefinePropertyById(c, env(), id, value,
+                               isScopes ? JSPROP_PERMANENT | JSPROP_READONLY : JSPROP_ENUMERATE | JSPROP_PERMANENT))
       return jsFailure("restore");
   }
   return Status::ok();
