@@ -231,7 +231,27 @@ bool Worker::deliverFeed(const std::string& sessionId, const calls::Entry& entry
   e.name = name && name->is_string() ? std::string(name->get_string()) : std::string("call.event");
   e.data = entry.body;
   e.origintype = calls::kCallProcessorType;
+  std::string callEvent = e.name;
   runtime_->deliver(sessionId, std::move(e));
+  // A strategy in the vendor's dialect follows its interaction through the vendor's interaction
+  // events too (docs/dialect.md): the route request, and the end of the call.
+  scxml::Session* s = runtime_->find(sessionId);
+  if (s && s->document().vendor) {
+    std::string call = entry.body.contains("call") && entry.body.at("call").is_string()
+                           ? std::string(entry.body.at("call").as_string()) : std::string();
+    std::string dn = entry.body.contains("dn") && entry.body.at("dn").is_string()
+                         ? std::string(entry.body.at("dn").as_string()) : std::string();
+    scxml::Event v;
+    v.type = scxml::Event::Type::kExternal;
+    if (callEvent == "call.routerequest") {
+      v.name = "interaction.onrouterequest";
+      v.data = boost::json::object{{"interactionid", call}, {"focusdeviceid", dn}};
+    } else if (callEvent == "call.released" || callEvent == "call.abandoned") {
+      v.name = "interaction.deleted";
+      v.data = boost::json::object{{"interactionid", call}, {"resultof", "deletion"}};
+    }
+    if (!v.name.empty()) runtime_->deliver(sessionId, std::move(v));
+  }
   return true;
 }
 

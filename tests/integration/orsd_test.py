@@ -107,6 +107,7 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
     <transition event="interaction.added" target="waiting"><assign location="ixn" expr="_event.data.interactionid"/></transition>
   </state>
   <state id="waiting">
+    <transition event="interaction.onrouterequest" cond="_event.data.interactionid === ixn" target="onroute"/>
     <transition event="call.routerequest">
       <send type="call" event="route">
         <param name="target" expr="'agent-' + _genesys.ixn.interactions[ixn].voice.ani + '-' +
@@ -144,7 +145,11 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
   <state id="redirecting">
     <transition event="interaction.redirect.done" cond="_event.data.requestid === App.redirect" target="redirected"/>
   </state>
-  <state id="redirected"/>
+  <state id="redirected">
+    <transition event="interaction.deleted" cond="_event.data.interactionid === ixn" target="gone"/>
+  </state>
+  <state id="gone"/>
+  <state id="onroute"/>
 </scxml>"""
 
 # A whole vendor-style flow for the call simulator: queue for a target, collect a digit, send
@@ -393,9 +398,13 @@ class OrsdTest(unittest.TestCase):
             {"call": "V1", "event": "call.routerequest", "dn": "7002"}]}), j)
         self.assertEqual(st, 200, body)
         st, _, body = self.s.call("GET", "/ors/calls/replies?after=%s&wait=10000" % after)
-        self.assertEqual([(r["call"], r["params"]) for r in json.loads(body)["replies"]],
+        replies = json.loads(body)["replies"]
+        self.assertEqual([(r["call"], r["params"]) for r in replies],
                          [("V1", {"target": "agent-5550007-fr-7002", "priority": "5", "absent": "",
                                   "item": {"priority": "5", "skill": "gold"}, "tenant": "Acme/orsd-node1"})])
+        # The route request is the interaction's too (interaction.onrouterequest), after the call's.
+        sid = replies[0]["session"]
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["onroute"], "interaction.onrouterequest")
 
     def test_a_vendor_strategy_queues_and_redirects_through_the_reply_channel(self):
         after = json.loads(self.s.call("GET", "/ors/calls/replies?after=now")[2])["last"]
@@ -437,6 +446,9 @@ class OrsdTest(unittest.TestCase):
         post({"call": "V2", "event": "interaction.redirect.done", "requestid": redirect["requestid"]})
         sid = redirect["session"]
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["redirected"], "interaction.redirect.done")
+        # The call's end is the interaction's end, as the vendor's strategies wait for it.
+        post({"call": "V2", "event": "call.released", "dn": "agent7"})
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["gone"], "interaction.deleted")
 
     def test_the_call_simulator_answers_a_whole_vendor_flow(self):
         before = self.session_ids()
