@@ -778,13 +778,9 @@ Status Session::execute(const Action& action) {
         attrs[name] = std::move(*v);
       }
       if (!x.children.empty()) {
-        boost::json::array children;
-        for (const ModuleElement& c : x.children) {
-          Result<Value> v = evalModuleElement(c);
-          if (!v) return v.status();
-          children.push_back(std::move(*v));
-        }
-        attrs["children"] = std::move(children);
+        Result<Value> children = evalModuleElements(x.children);
+        if (!children) return children.status();
+        attrs["children"] = std::move(*children);
       }
       Value params = boost::json::object();
       Status s = evalData({}, x.params, x.content, &params);
@@ -828,16 +824,22 @@ Result<Value> Session::evalModuleElement(const ModuleElement& m) {
   }
   boost::json::object o{{"element", m.element}, {"attrs", std::move(attrs)}};
   if (!m.children.empty()) {
-    boost::json::array children;
-    for (const ModuleElement& c : m.children) {
-      Result<Value> v = evalModuleElement(c);
-      if (!v) return v.status();
-      children.push_back(std::move(*v));
-    }
-    o["children"] = std::move(children);
+    Result<Value> children = evalModuleElements(m.children);
+    if (!children) return children.status();
+    o["children"] = std::move(*children);
   }
   if (!m.text.empty()) o["text"] = m.text;
   return Value(std::move(o));
+}
+
+Result<Value> Session::evalModuleElements(const std::vector<ModuleElement>& elements) {
+  boost::json::array out;
+  for (const ModuleElement& e : elements) {
+    Result<Value> v = evalModuleElement(e);
+    if (!v) return v.status();
+    out.push_back(std::move(*v));
+  }
+  return Value(std::move(out));
 }
 
 Status Session::executeSend(const Send& send) {

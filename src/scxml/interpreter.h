@@ -184,6 +184,7 @@ class Session final : private dm::Host {
   Status executeBlock(const Block& block);
   Status execute(const Action& action);
   Result<Value> evalModuleElement(const ModuleElement& m);
+  Result<Value> evalModuleElements(const std::vector<ModuleElement>& elements);  // a JSON array
   Status executeSend(const Send& send);
   Status evalData(const std::vector<Expr>& namelist, const std::vector<Param>& params,
                   const Content& content, Value* out);
