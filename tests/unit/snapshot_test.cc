@@ -70,6 +70,22 @@ Event named(const std::string& name) {
   return e;
 }
 
+// A runtime on an engine of its own, with a session of `doc` started in it (`session` null if
+// it could not start).
+struct Started {
+  explicit Started(std::shared_ptr<const Document> doc) {
+    auto s = rt.startSession(std::move(doc));
+    if (s) {
+      session = *s;
+      id = session->id();
+    }
+  }
+  std::unique_ptr<dm::Engine> engine = dm::makeEcmaScriptEngine();
+  Runtime rt{engine.get(), {}};
+  Session* session = nullptr;
+  std::string id;
+};
+
 TEST(Snapshot, EveryKindOfValueSurvivesEveryStep) {
   auto doc = parse(kDoc);
   ASSERT_TRUE(doc);
@@ -95,11 +111,9 @@ TEST(Snapshot, EveryKindOfValueSurvivesEveryStep) {
 TEST(Snapshot, ListsWhatCannotBeRestored) {
   auto doc = parse(kDoc);
   ASSERT_TRUE(doc);
-  auto engine = dm::makeEcmaScriptEngine();
-  Runtime rt(engine.get(), {});
-  auto s = rt.startSession(doc);
-  ASSERT_TRUE(s);
-  Result<std::string> snap = (*s)->snapshot();
+  Started r(doc);
+  ASSERT_TRUE(r.session);
+  Result<std::string> snap = r.session->snapshot();
   ASSERT_TRUE(snap) << snap.status().message();
   boost::json::value v = boost::json::parse(*snap);
   const boost::json::array& lost = v.at("dm").at("lost").as_array();
@@ -168,20 +182,18 @@ TEST(Snapshot, KeepsHistoryQueueAndLateBinding) {
     <state id="r"/>
   </scxml>)");
   ASSERT_TRUE(doc);
-  auto engine = dm::makeEcmaScriptEngine();
-  Runtime rt(engine.get(), {});
-  auto s = rt.startSession(doc);
-  ASSERT_TRUE(s);
-  std::string id = (*s)->id();
+  Started r(doc);
+  ASSERT_TRUE(r.session);
+  const std::string id = r.id;
   for (const char* e : {"next", "out"}) {
-    rt.deliver(id, named(e));
-    rt.runUntilIdle();
+    r.rt.deliver(id, named(e));
+    r.rt.runUntilIdle();
   }
-  rt.deliver(id, named("back"));
-  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
-  rt.runUntilIdle();  // processes the queued "back": deep history returns to b
-  EXPECT_EQ(rt.find(id)->activeAtomicStates(), std::vector<std::string>{"b"});
-  Result<std::string> again = rt.find(id)->snapshot();
+  r.rt.deliver(id, named("back"));
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(r.rt, doc, id));
+  r.rt.runUntilIdle();  // processes the queued "back": deep history returns to b
+  EXPECT_EQ(r.rt.find(id)->activeAtomicStates(), std::vector<std::string>{"b"});
+  Result<std::string> again = r.rt.find(id)->snapshot();
   ASSERT_TRUE(again);
   EXPECT_NE(again->find("\"late\":7"), std::string::npos) << *again;
 }
@@ -195,21 +207,19 @@ TEST(Snapshot, KeepsTheVendorsInteractionModel) {
     <final id="pass"/><state id="fail"/>
   </scxml>)");
   ASSERT_TRUE(doc);
-  auto engine = dm::makeEcmaScriptEngine();
-  Runtime rt(engine.get(), {});
-  auto s = rt.startSession(doc);
-  ASSERT_TRUE(s);
-  std::string id = (*s)->id();
+  Started r(doc);
+  ASSERT_TRUE(r.session);
+  const std::string id = r.id;
   Event added = named("interaction.added");
   added.data = boost::json::object{{"interactionid", "I9"}, {"interaction", {{"udata", {{"k", "v"}}}}}};
-  rt.deliver(id, added);
-  rt.runUntilIdle();
-  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
-  rt.deliver(id, named("check"));
-  rt.runUntilIdle();
+  r.rt.deliver(id, added);
+  r.rt.runUntilIdle();
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(r.rt, doc, id));
+  r.rt.deliver(id, named("check"));
+  r.rt.runUntilIdle();
   // It ended in "pass" (the final state ends the session; "fail" would keep it): the
   // interaction came back with it.
-  EXPECT_FALSE(rt.find(id));
+  EXPECT_FALSE(r.rt.find(id));
 }
 
 TEST(Snapshot, KeepsTheVendorsStateScopes) {
@@ -229,16 +239,14 @@ TEST(Snapshot, KeepsTheVendorsStateScopes) {
   </scxml>)X");
   ASSERT_TRUE(doc);
   EXPECT_TRUE(doc->vendor);
-  auto engine = dm::makeEcmaScriptEngine();
-  Runtime rt(engine.get(), {});
-  auto s = rt.startSession(doc);
-  ASSERT_TRUE(s);
-  std::string id = (*s)->id();
-  rt.runUntilIdle();
-  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(rt, doc, id));
-  rt.deliver(id, named("check"));
-  rt.runUntilIdle();
-  EXPECT_FALSE(rt.find(id));  // ended in "pass": the scopes came back, sharing what they shared
+  Started r(doc);
+  ASSERT_TRUE(r.session);
+  const std::string id = r.id;
+  r.rt.runUntilIdle();
+  ASSERT_NO_FATAL_FAILURE(replaceBySnapshot(r.rt, doc, id));
+  r.rt.deliver(id, named("check"));
+  r.rt.runUntilIdle();
+  EXPECT_FALSE(r.rt.find(id));  // ended in "pass": the scopes came back, sharing what they shared
 }
 
 TEST(Snapshot, RefusesAnotherVersionOfTheDocument) {
@@ -246,15 +254,13 @@ TEST(Snapshot, RefusesAnotherVersionOfTheDocument) {
   auto changed = parse(std::string(kDoc).replace(std::string(kDoc).find("count\" expr=\"0\""), 15, "count\" expr=\"1\""));
   ASSERT_TRUE(doc && changed);
   EXPECT_NE(doc->hash, changed->hash);
-  auto engine = dm::makeEcmaScriptEngine();
-  Runtime rt(engine.get(), {});
-  auto s = rt.startSession(doc);
-  ASSERT_TRUE(s);
-  Result<std::string> snap = (*s)->snapshot();
+  Started r(doc);
+  ASSERT_TRUE(r.session);
+  Result<std::string> snap = r.session->snapshot();
   ASSERT_TRUE(snap);
-  rt.terminate((*s)->id());
-  rt.runUntilIdle();
-  auto restored = rt.restoreSession(changed, boost::json::parse(*snap).as_object());
+  r.rt.terminate(r.id);
+  r.rt.runUntilIdle();
+  auto restored = r.rt.restoreSession(changed, boost::json::parse(*snap).as_object());
   ASSERT_FALSE(restored);
   EXPECT_NE(restored.status().message().find("another version"), std::string::npos);
 }
