@@ -12,6 +12,7 @@ simulator does not send, or stuck); the lines orsd logged for its sessions that 
 are counted and the first few shown.
 
 Usage: corpus.py DIR [--orsd build/orsd] [--calls 3] [--timeout 10] [--grace 15] [--glob 'IPD_*.scxml']
+                 [--log FILE]
 Exit status 0 when every strategy loaded and every session ended, 1 otherwise.
 """
 import argparse
@@ -20,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,6 +62,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=10, help="seconds callsim waits for each call's route")
     ap.add_argument("--grace", type=float, default=15, help="seconds a strategy's sessions may run after its calls")
     ap.add_argument("--glob", default="IPD_*.scxml")
+    ap.add_argument("--log", help="also copy orsd's log (every session's <log> lines) to this file")
     args = ap.parse_args()
     root = os.path.realpath(args.dir)
     entries = []
@@ -134,6 +137,8 @@ def main():
             proc.kill()
             proc.wait()
         log.close()
+        if args.log:
+            shutil.copyfile(log_path, args.log)
         tmp.cleanup()
     return 1 if failed else 0
 
