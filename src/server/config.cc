@@ -184,6 +184,29 @@ Status Config::set(const std::string& key, const std::string& value) {
     boost::json::value& days = specialDays[table];
     if (!days.is_object()) days = boost::json::object{};
     days.get_object()[day] = value;
+  } else if (key.rfind("annex ", 0) == 0) {
+    // "annex LEVEL[ NAME]/section/option" (a strategy's NAME may hold slashes, an option not)
+    size_t last = key.rfind('/');
+    size_t slash = last == std::string::npos || last < 6 ? std::string::npos : key.rfind('/', last - 1);
+    std::string object = slash == std::string::npos || slash < 6 ? std::string() : trim(key.substr(6, slash - 6));
+    std::string option = slash == std::string::npos ? std::string() : key.substr(slash + 1);
+    size_t space = object.find(' ');
+    std::string level = object.substr(0, space), name = space == std::string::npos ? "" : trim(object.substr(space + 1));
+    bool named = level == "strategy" || level == "dn";
+    bool single = level == "switch" || level == "tenant" || level == "router";
+    if ((!named && !single) || named == name.empty() || option.size() < 3 || option.front() == '/' ||
+        option.back() == '/')
+      return Status::error("'" + key + "': an annex option is written [annex strategy DOC|dn DN|switch|tenant|router] "
+                           "section/option = value");
+    boost::json::value& objects = annexes[level];
+    if (!objects.is_object()) objects = boost::json::object{};
+    boost::json::object* options = &objects.get_object();
+    if (named) {
+      boost::json::value& own = (*options)[name];
+      if (!own.is_object()) own = boost::json::object{};
+      options = &own.get_object();
+    }
+    (*options)[option] = value;
   } else if (key == "persistence/call-feed") {
     callFeed = value;
   } else if (key == "persistence/max-size") {

@@ -50,6 +50,12 @@ struct Config {
   // `DAY = [HH:MM-HH:MM]` options, DAY a date (YYYY-MM-DD), a date of every year (MM-DD) or a
   // weekday (Monday ...); no time range: the whole day (table -> day -> range).
   boost::json::object specialDays;
+  // Option annexes that `_genesys.session.getConfigOption(ixnId, key, lookupseq)` reads (the
+  // vendor keeps them on configuration objects): [annex strategy DOC], [annex dn DN],
+  // [annex switch], [annex tenant] and [annex router] sections of `section/option = value`
+  // options. Kept as {"strategy": {DOC: {option: value}}, "dn": {DN: {...}}, "switch": {...},
+  // "tenant": {...}, "router": {...}}.
+  boost::json::object annexes;
   // node-takeover-timeout: how long a node may have no instance holding its role (both gone)
   // before another node adopts its sessions, calls and interactions (Redis store; 0: never).
   std::chrono::milliseconds nodeTakeoverTimeout{10'000};

@@ -45,7 +45,8 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
                  {"tenant", config_.tenant},
                  {"tenantid", std::to_string(config_.tenantId)},
                  {"lists", config_.lists},
-                 {"specialDays", config_.specialDays}};
+                 {"specialDays", config_.specialDays},
+                 {"annexes", config_.annexes}};
     engine_ = dm::makeEcmaScriptEngine(eo);
     timer_ = std::make_unique<net::steady_timer>(ioc_);
     scxml::Runtime::Options ro;

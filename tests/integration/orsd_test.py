@@ -116,6 +116,10 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
         <param name="absent" expr="_genesys.session.getListItemValue('OPM', 'VIP', 'nothing')"/>
         <param name="item" expr="_genesys.session.getListItemValue('OPM', 'VIP')"/>
         <param name="tenant" expr="_genesys.session.tenant + '/' + _genesys.session.server.name"/>
+        <param name="options" expr="[_genesys.session.getConfigOption(ixn, 'routing/priority'),
+            _genesys.session.getConfigOption(ixn, 'routing/priority', _genesys.session.lookupseq.StartFromCDN),
+            _genesys.session.getConfigOption(_genesys.ixn.firstixnid, 'priority', _genesys.session.lookupseq.StartFromTenant),
+            _genesys.session.getConfigOption(ixn, 'routing/nothing')].join()"/>
       </send>
     </transition>
     <!-- The queue and interaction modules: ask for a target, then send the call there. -->
@@ -354,7 +358,9 @@ class OrsdTest(unittest.TestCase):
         cls.s = Orsd("orchestration/request-timeout=300", "orchestration/script-budget=200",
                      "http/max-body=4096", "http/max-header=2048", "routing-points/7001=call.scxml",
                      "routing-points/7002=vendor-call.scxml", "routing-points/7003=vendor-flow.scxml",
-                     "list OPM/VIP/priority=5", "list OPM/VIP/skill=gold", "orchestration/tenant=Acme")
+                     "list OPM/VIP/priority=5", "list OPM/VIP/skill=gold", "orchestration/tenant=Acme",
+                     "annex strategy vendor-call.scxml/routing/priority=9", "annex dn 7002/routing/priority=7",
+                     "annex tenant/routing/priority=1")
 
     @classmethod
     def tearDownClass(cls):
@@ -401,7 +407,8 @@ class OrsdTest(unittest.TestCase):
         replies = json.loads(body)["replies"]
         self.assertEqual([(r["call"], r["params"]) for r in replies],
                          [("V1", {"target": "agent-5550007-fr-7002", "priority": "5", "absent": "",
-                                  "item": {"priority": "5", "skill": "gold"}, "tenant": "Acme/orsd-node1"})])
+                                  "item": {"priority": "5", "skill": "gold"}, "tenant": "Acme/orsd-node1",
+                                  "options": "9,7,1,"})])
         # The route request is the interaction's too (interaction.onrouterequest), after the call's.
         sid = replies[0]["session"]
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["onroute"], "interaction.onrouterequest")

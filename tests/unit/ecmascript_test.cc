@@ -27,10 +27,14 @@ class TestHost : public Host {
  public:
   std::set<std::string> active;
   mutable std::vector<std::string> asked;
+  scxml::Value ixns;  // _genesys.ixn.interactions
+  std::string url;
   bool isInState(std::string_view id) const override {
     asked.emplace_back(id);
     return active.count(std::string(id)) > 0;
   }
+  scxml::Value interactions() const override { return ixns; }
+  std::string documentUrl() const override { return url; }
 };
 
 // A document built by hand: only uid, exprCount and (optionally) one transition whose cond
@@ -599,6 +603,35 @@ TEST_F(EcmaTest, SpecialDaysComeFromTheConfiguredTables) {
             val(dm, "_genesys.session.dayInZone('EST') === 1"));
   EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.isSpecialDay('Nope')")).isOk());
   EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.isSpecialDay('Holidays', '25/12/2026')")).isOk());
+}
+
+TEST_F(EcmaTest, ConfigOptionsComeFromTheAnnexesInLookupOrder) {
+  EcmaOptions o;
+  o.vendor = {{"annexes",
+               {{"strategy", {{"flows/main.scxml", {{"routing/priority", "9"}}}}},
+                {"dn", {{"7000", {{"routing/priority", "7"}, {"routing/vq", "VQ_dn"}}}}},
+                {"tenant", {{"routing/priority", "1"}, {"other/vq", "VQ_tenant"}}},
+                {"router", {{"routing/target", "Sales"}}}}}};
+  makeEngine(o);
+  host_.url = "file:///srv/flows/main.scxml";
+  host_.ixns = boost::json::object{
+      {"I1", {{"parties", boost::json::array{{{"device", "7000"}, {"devicetype", "routepoint"}}}}}},
+      {"I2", {{"voice", {{"dnis", "8000"}}}}}};
+  auto& dm = session(doc_);
+  auto opt = [&](const std::string& args) { return str(dm, "_genesys.session.getConfigOption(" + args + ")"); };
+  EXPECT_EQ(opt("'I1', 'routing/priority'"), "9");  // the strategy's annex first
+  EXPECT_EQ(opt("'I1', 'routing/priority', _genesys.session.lookupseq.StartFromCDN"), "7");
+  EXPECT_EQ(opt("'I2', 'routing/priority', _genesys.session.lookupseq.StartFromCDN"), "1");  // 8000 has none
+  EXPECT_EQ(opt("'I1', 'routing/priority', _genesys.session.lookupseq.StartFromTserver"), "1");
+  EXPECT_EQ(opt("undefined, 'routing/vq', _genesys.session.lookupseq.StartFromCDN"), "VQ_dn");  // first interaction
+  EXPECT_EQ(opt("'I1', 'vq', _genesys.session.lookupseq.StartFromTenant"), "VQ_tenant");  // any section
+  EXPECT_EQ(opt("'I1', 'routing/target'"), "Sales");  // the router last
+  EXPECT_EQ(opt("'I1', 'routing/nothing'"), "");
+  EXPECT_EQ(str(dm, "_genesys.ixn.firstixnid"), "I1");
+  EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.getConfigOption('I1', 'x', 42) == ''")).isOk());
+  EXPECT_FALSE(dm.evalCond(doc_.expr("_genesys.session.getConfigOption('I1') == ''")).isOk());
+  host_.url = "file:///srv/other.scxml";
+  EXPECT_EQ(opt("'I1', 'routing/priority'"), "7");  // not that strategy
 }
 
 TEST_F(EcmaTest, OutOfMemoryIsAnError) {

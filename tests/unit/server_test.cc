@@ -48,6 +48,22 @@ TEST(Config, ListsForTheVendorsGetListItemValue) {
   }
 }
 
+TEST(Config, AnnexesForTheVendorsGetConfigOption) {
+  server::Config c;
+  ASSERT_TRUE(c.set("annex strategy src-gen/IPD_x.scxml/routing/priority", "9"));
+  ASSERT_TRUE(c.set("annex dn 7000/routing/priority", "7"));
+  ASSERT_TRUE(c.set("annex tenant/routing/vq", "VQ_1"));
+  EXPECT_EQ(c.annexes.at("strategy").at("src-gen/IPD_x.scxml").at("routing/priority"), "9");
+  EXPECT_EQ(c.annexes.at("dn").at("7000").at("routing/priority"), "7");
+  EXPECT_EQ(c.annexes.at("tenant").at("routing/vq"), "VQ_1");
+  for (const char* bad : {"annex tenant/priority", "annex dn/routing/priority", "annex switch 1/routing/x",
+                          "annex place 1/routing/x", "annex router/routing/", "annex router//x"}) {
+    Status s = c.set(bad, "1");
+    EXPECT_FALSE(s) << bad;
+    EXPECT_NE(s.message().find("section/option = value"), std::string::npos) << s.message();
+  }
+}
+
 TEST(Config, SpecialDayTablesForTheVendorsIsSpecialDay) {
   server::Config c;
   ASSERT_TRUE(c.set("special-days Holidays/2026-12-25", ""));

@@ -14,6 +14,7 @@ const char kGenesysSource[] = R"JS(
   const sessionIdOf = global.__ors_sessionid;
   const request = global.__ors_request;
   const config = global.__ors_config;
+  const documentUrl = global.__GetDocumentURL;
   // Attributes of a module request: those given (an interaction id left out means the session's
   // own call).
   function attrs(o) {
@@ -22,17 +23,53 @@ const char kGenesysSource[] = R"JS(
     return out;
   }
 
-  // Media types and their numbers, as getMediaIntValue gives them.
+  // Media types and their numbers, as getMediaIntValue gives them (the telephony library's for
+  // the first twelve, the authoring tool's order after), with both spellings the vendor's
+  // documents and libraries use for two of them.
   const media = ['TMediaVoice', 'TMediaVoIP', 'TMediaEMail', 'TMediaVMail', 'TMediaSMail', 'TMediaChat',
                  'TMediaVideo', 'TMediaCobrowsing', 'TMediaWhiteboard', 'TMediaAppSharing', 'TMediaWebform',
                  'TMediaWorkItem', 'TMediaCallback', 'TMediaFax', 'TMediaIMChat', 'TMediaBusinessEvent',
-                 'TMediaAlert', 'TMediaSMS'];
+                 'TMediaAlert', 'TMediaSMS', 'TMediaOutboundPreview', 'TMediaOpenMedia', 'TMediaNativeSMS'];
   const mediaType = {};
   media.forEach(function (m, i) { mediaType[m] = i; });
+  mediaType.TMediaWebForm = mediaType.TMediaWebform;
+  mediaType.TMediaCoBrowsing = mediaType.TMediaCobrowsing;
   function names(list) {
     const o = {};
     list.forEach(function (n) { o[n] = n; });
     return o;
+  }
+  // Configuration DN types (the configuration server's numbering), for resource targets.
+  const dnTypes = ['CFGNoDN', 'CFGExtension', 'CFGACDPosition', 'CFGACDQueue', 'CFGRoutingPoint',
+                   'CFGVirtACDQueue', 'CFGVirtRoutingPoint', 'CFGEAPort', 'CFGVoiceMail', 'CFGCellular', 'CFGCP',
+                   'CFGFAX', 'CFGData', 'CFGMusic', 'CFGTrunk', 'CFGTrunkGroup', 'CFGTieLine', 'CFGTieLineGroup',
+                   'CFGMixed', 'CFGExtRoutingPoint', 'CFGDestinationLabel', 'CFGServiceNumber', 'CFGRoutingQueue',
+                   'CFGCommDN', 'CFGEmail', 'CFGVoIP', 'CFGVideo', 'CFGChat', 'CFGCoBrowse', 'CFGVoIPService',
+                   'CFGWorkflow', 'CFGAccessResource', 'CFGGVPDID'];
+  const resourceType = { any: -1 };
+  dnTypes.forEach(function (t, i) { resourceType[t] = i; });
+
+  // getConfigOption's lookup sequences: where the search for an option starts, among the objects
+  // whose annexes hold options, searched in this order (docs/dialect.md).
+  const lookupseq = { StartFromStrategy: -1, StartFromCDN: 0, StartFromTserver: 1, StartFromTenant: 2,
+                      StartFromRouter: 3 };
+  const annexLevels = ['strategy', 'dn', 'switch', 'tenant', 'router'];
+  function own(o, k) { return o !== null && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, k); }
+  // An option in one annex (section/option -> value): by its full name, or a name without a
+  // section as the first option of that name in any section.
+  function annexOption(annex, key) {
+    if (annex === null || typeof annex !== 'object') return undefined;
+    if (own(annex, key)) return annex[key];
+    if (key.indexOf('/') >= 0) return undefined;
+    const found = Object.keys(annex).find(function (k) { return k.substring(k.indexOf('/') + 1) === key; });
+    return found === undefined ? undefined : annex[found];
+  }
+  // The routing point an interaction is at: its routepoint party, else the number it dialled.
+  function routePointOf(ixn) {
+    if (!ixn) return undefined;
+    const party = (ixn.parties || []).find(function (p) { return p && p.devicetype === 'routepoint'; });
+    if (party) return party.device;
+    return ixn.voice ? ixn.voice.dnis : undefined;
   }
 
   // Time zones: IANA names, and the short names configuration tools use.
@@ -63,6 +100,8 @@ const char kGenesysSource[] = R"JS(
   const genesys = {
     ixn: {
       get interactions() { return interactionsOf(); },
+      // The session's first interaction (undefined before one is added).
+      get firstixnid() { return Object.keys(interactionsOf())[0]; },
       mediaType: mediaType,
       // An interaction's attached data (a copy), or one key's value (undefined when absent);
       // the session's first interaction when no id is given.
@@ -98,9 +137,40 @@ const char kGenesysSource[] = R"JS(
         if (key === undefined) return entry === undefined ? null : entry;
         return entry !== undefined && Object.prototype.hasOwnProperty.call(entry, key) ? entry[key] : '';
       },
+      // An option from the annexes of the configuration objects, searched from `seq`
+      // (StartFromStrategy when absent) through the strategy (the session's document), the
+      // interaction's routing point, the switch, the tenant and the router; '' when none has it.
+      getConfigOption: function (interactionId, key, seq) {
+        if (typeof key !== 'string' || key === '') throw new Error('getConfigOption: no option name');
+        const start = seq === undefined || seq === null ? lookupseq.StartFromStrategy : seq;
+        const from = Object.keys(lookupseq).map(function (k) { return lookupseq[k]; }).indexOf(start);
+        if (from < 0) throw new Error("getConfigOption: unknown lookup sequence '" + seq + "'");
+        const annexes = config().annexes || {};
+        for (let i = from; i < annexLevels.length; ++i) {
+          const level = annexLevels[i];
+          const objects = own(annexes, level) ? annexes[level] : undefined;
+          if (objects === undefined) continue;
+          let annex = objects;
+          if (level === 'strategy') {
+            const url = String(documentUrl());
+            const name = Object.keys(objects).find(function (n) {
+              return url === n || url.endsWith('/' + n);
+            });
+            annex = name === undefined ? undefined : objects[name];
+          } else if (level === 'dn') {
+            const all = interactionsOf();
+            const id = interactionId === undefined || interactionId === null || interactionId === ''
+              ? Object.keys(all)[0] : interactionId;
+            const dn = routePointOf(all[id]);
+            annex = dn !== undefined && own(objects, dn) ? objects[dn] : undefined;
+          }
+          const value = annexOption(annex, key);
+          if (value !== undefined) return value;
+        }
+        return '';
+      },
       day: { Sunday: 0, Monday: 1, Tuesday: 2, Wednesday: 3, Thursday: 4, Friday: 5, Saturday: 6 },
-      lookupseq: names(['StartFromCDN', 'StartFromRouter', 'StartFromStrategy', 'StartFromTenant',
-                        'StartFromTserver']),
+      lookupseq: lookupseq,
       dayInZone: function (tz) { return weekdays[partsIn(tz).weekday]; },
       timeInZone: function (tz) {
         const p = partsIn(tz);
@@ -145,6 +215,12 @@ const char kGenesysSource[] = R"JS(
                     'RouteTypeOverwriteDNIS', 'RouteTypePostFeature', 'RouteTypeReject', 'RouteTypeUnknown']),
       usecapcond: names(['Never', 'Only', 'OnStatError']),
       overwriteType: names(['UseANI', 'UseConfig', 'UseDNIS', 'UseNone'])
+    },
+    voice: {
+      overwriteType: names(['UseANI', 'UseConfig', 'UseDNIS', 'UseNone'])
+    },
+    resource: {
+      resourceType: resourceType
     }
   };
   Object.defineProperty(global, '_genesys', { value: genesys, enumerable: false });
