@@ -227,6 +227,12 @@ Status Config::load(const std::string& file) {
     ++lineNo;
     std::string t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
+    // A comment may end a line after white space: "workers = 0   # one per core".
+    for (size_t i = 1; i < t.size(); ++i)
+      if (t[i] == '#' && (t[i - 1] == ' ' || t[i - 1] == '\t')) {
+        t = trim(t.substr(0, i));
+        break;
+      }
     std::string where = file + ":" + std::to_string(lineNo) + ": ";
     if (t.front() == '[') {
       if (t.back() != ']') return Status::error(where + "malformed section header");
