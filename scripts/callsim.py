@@ -67,6 +67,9 @@ MODULE_ANSWERS = {
     "dialog.start": lambda p: {},
     "dialog.play": lambda p: {},
     "dialog.playandcollect": lambda p: {"digits": "1"},
+    "dialog.playsound": lambda p: {},       # ringback, music, silence for its duration
+    "dialog.runtreatments": lambda p: {},   # a sequence of treatments
+    "dialog.stop": lambda p: {},
 }
 
 

@@ -2,6 +2,7 @@
 
 #include "http/client.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -17,6 +18,36 @@ std::string canonical(const std::string& path) {
   char buf[PATH_MAX];
   if (!realpath(path.c_str(), buf)) return {};
   return buf;
+}
+
+// `rest` (a relative path) under the folder `base`, each missing name matched without regard to
+// case when exactly one entry of its folder matches: projects written on Windows refer to
+// `Main3.scxml` as the file `main3.scxml`, which the vendor's web servers there serve. Empty when
+// no such file.
+std::string caseInsensitivePath(std::string base, const std::string& rest) {
+  size_t at = 0;
+  while (at <= rest.size()) {
+    size_t slash = rest.find('/', at);
+    std::string name = rest.substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+    at = slash == std::string::npos ? rest.size() + 1 : slash + 1;
+    if (name.empty() || name == ".") continue;
+    struct stat st;
+    std::string exact = base + (base.empty() || base.back() == '/' ? "" : "/") + name;
+    if (name == ".." || ::stat(exact.c_str(), &st) == 0) {
+      base = exact;
+      continue;
+    }
+    DIR* dir = ::opendir(base.empty() ? "." : base.c_str());
+    if (!dir) return {};
+    std::string found;
+    int matches = 0;
+    while (dirent* e = ::readdir(dir))
+      if (::strcasecmp(e->d_name, name.c_str()) == 0 && ++matches == 1) found = e->d_name;
+    ::closedir(dir);
+    if (matches != 1) return {};
+    base += (base.empty() || base.back() == '/' ? "" : "/") + found;
+  }
+  return base;
 }
 
 }  // namespace
@@ -40,16 +71,19 @@ Result<std::string> DocumentCache::resolve(const std::string& src) const {
   else if (path.find("://") != std::string::npos)
     return Status::error("only file: documents under the document roots can be loaded, not '" + src + "'");
   if (path.empty()) return Status::error("empty document path");
-  std::vector<std::string> candidates;
-  if (path[0] == '/') candidates.push_back(path);
+  std::vector<std::pair<std::string, std::string>> candidates;  // (folder, path in it)
+  if (path[0] == '/') candidates.emplace_back("/", path.substr(1));
   else
-    for (const std::string& root : roots_) candidates.push_back(root + path);
-  for (const std::string& c : candidates) {
-    std::string canon = canonical(c);
-    if (canon.empty()) continue;
-    for (const std::string& root : roots_)
-      if (canon.rfind(root, 0) == 0) return canon;
-    return Status::error("'" + src + "' is outside the document roots");
+    for (const std::string& root : roots_) candidates.emplace_back(root, path);
+  // The path as written first; only when no root has it, names matched without regard to case.
+  for (bool exact : {true, false}) {
+    for (const auto& [folder, rest] : candidates) {
+      std::string canon = canonical(exact ? folder + rest : caseInsensitivePath(folder, rest));
+      if (canon.empty()) continue;
+      for (const std::string& root : roots_)
+        if (canon.rfind(root, 0) == 0) return canon;
+      return Status::error("'" + src + "' is outside the document roots");
+    }
   }
   return Status::error("cannot open '" + src + "': no such file under the document roots");
 }

@@ -69,6 +69,27 @@ TEST_F(DocumentsTest, IncludesObeyTheDocumentRoots) {
   EXPECT_NE(r.diagnostics[0].message.find("outside the document roots"), std::string::npos) << r.diagnostics[0].message;
 }
 
+TEST_F(DocumentsTest, ANameWrittenInAnotherCaseFindsItsOnlyFile) {
+  // Projects written on Windows: an include of "Flow.scxml" and "LIB/Lib.js" for the files
+  // flow.scxml and lib/lib.js.
+  std::string main = kMain;
+  main.replace(main.find("lib/lib.js"), 10, "LIB/Lib.js");
+  main.replace(main.find("\"flow.scxml\""), 12, "\"Flow.scxml\"");
+  write("upper.scxml", main);
+  DocumentCache cache({dir_.string()});
+  DocumentCache::Loaded r = cache.load("UPPER.scxml");
+  ASSERT_TRUE(r.document) << r.error << (r.diagnostics.empty() ? "" : r.diagnostics[0].str());
+  // Two files that differ only by case: that name is ambiguous, the exact one still loads.
+  write("Flow.SCXML", kFlow);
+  write("flow.SCXML", kFlow);
+  EXPECT_TRUE(cache.load("flow.SCXML").document);
+  DocumentCache::Loaded ambiguous = cache.load("FLOW.scxml");
+  EXPECT_FALSE(ambiguous.document);
+  EXPECT_NE(ambiguous.error.find("no such file"), std::string::npos) << ambiguous.error;
+  // Still only under the roots.
+  EXPECT_FALSE(cache.load("../" + dir_.filename().string() + "/../../ETC/passwd").document);
+}
+
 TEST_F(DocumentsTest, AnHttpDocumentIsCompiledFromTheFilesTheCallerFetched) {
   DocumentCache cache({dir_.string()}, {}, std::chrono::milliseconds(0));
   const std::string base = "http://docs.test/app/";

@@ -660,6 +660,25 @@ const FastExpr* EcmaEngine::fast(DocCache& doc, const scxml::Expr& expr) {
   return doc.fast[expr.id].get();
 }
 
+namespace {
+
+// `s` as a JavaScript string literal.
+std::string jsStringLiteral(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind,
                                Status& error) {
   if (!expr.present() || expr.id >= doc.exprCount) {
@@ -705,6 +724,19 @@ JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind
   }
   if (!script) {
     error = takeError();
+    // The vendor evaluates a value expression as a script and takes its completion value, so
+    // generated documents hold expressions that are statements: expr="caller_id: x.connid" (a
+    // label). In its dialect, what does not compile as an expression is evaluated that way.
+    // (Only when the text compiles as a script, so that other mistakes keep their message.)
+    if (kind == kValue && doc.vendor && error.message().rfind("SyntaxError", 0) == 0 &&
+        src.init(cx_, expr.text.data(), expr.text.size(), JS::SourceOwnership::Borrowed) &&
+        JS::Compile(cx_, co, src)) {
+      text = "__ors_r=eval(" + jsStringLiteral(expr.text) + ");";
+      if (src.init(cx_, text.data(), text.size(), JS::SourceOwnership::Borrowed)) script = JS::Compile(cx_, co, src);
+    }
+    if (JS_IsExceptionPending(cx_)) JS_ClearPendingException(cx_);
+  }
+  if (!script) {
     if (!JS_IsThrowingOutOfMemory(cx_)) doc.errors.emplace(slot, error.message());
     return nullptr;
   }
