@@ -104,7 +104,8 @@ boost::json::object interactionAdded(const CallStart& start) {
     boost::json::object data = obj(first, {"data"});
     ixn["g_uid"] = start.call;
     ixn["udata"] = obj(data, {"userdata", "udata"});
-    ixn["voice"] = boost::json::object{{"callid", start.call}, {"ani", str(data, "ani")},
+    ixn["voice"] = boost::json::object{{"callid", start.call}, {"connid", str(data, "connid", start.call)},
+                                       {"ani", str(data, "ani")},
                                        {"dnis", str(data, "dnis", dn)}, {"type", str(data, "calltype", "inbound")},
                                        {"media", "TMediaVoice"}};
     ixn["parties"] = boost::json::array{boost::json::object{{"device", dn}, {"devicetype", "routepoint"}}};

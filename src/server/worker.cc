@@ -41,7 +41,9 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
   thread_ = std::thread([this, &ready, loader = std::move(loader)] {
     dm::EcmaOptions eo;
     eo.scriptBudget = config_.scriptBudget;
-    eo.vendor = {{"server", {{"name", "orsd-node" + std::to_string(config_.nodeId)}, {"cluster", config_.clusterName}}},
+    eo.vendor = {{"server", {{"name", "orsd-node" + std::to_string(config_.nodeId)},
+                             {"cluster", config_.clusterName},
+                             {"url", config_.selfUrl}}},
                  {"tenant", config_.tenant},
                  {"tenantid", std::to_string(config_.tenantId)},
                  {"lists", config_.lists},

@@ -116,6 +116,8 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
         <param name="absent" expr="_genesys.session.getListItemValue('OPM', 'VIP', 'nothing')"/>
         <param name="item" expr="_genesys.session.getListItemValue('OPM', 'VIP')"/>
         <param name="tenant" expr="_genesys.session.tenant + '/' + _genesys.session.server.name"/>
+        <param name="url" expr="_genesys.session.server.url"/>
+        <param name="connid" expr="_genesys.ixn.interactions[ixn].voice.connid"/>
         <param name="options" expr="[_genesys.session.getConfigOption(ixn, 'routing/priority'),
             _genesys.session.getConfigOption(ixn, 'routing/priority', _genesys.session.lookupseq.StartFromCDN),
             _genesys.session.getConfigOption(_genesys.ixn.firstixnid, 'priority', _genesys.session.lookupseq.StartFromTenant),
@@ -408,7 +410,8 @@ class OrsdTest(unittest.TestCase):
         self.assertEqual([(r["call"], r["params"]) for r in replies],
                          [("V1", {"target": "agent-5550007-fr-7002", "priority": "5", "absent": "",
                                   "item": {"priority": "5", "skill": "gold"}, "tenant": "Acme/orsd-node1",
-                                  "options": "9,7,1,"})])
+                                  "options": "9,7,1,", "url": "http://127.0.0.1:%d" % self.s.port,
+                                  "connid": "V1"})])
         # The route request is the interaction's too (interaction.onrouterequest), after the call's.
         sid = replies[0]["session"]
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["onroute"], "interaction.onrouterequest")
