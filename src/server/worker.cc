@@ -237,7 +237,8 @@ bool Worker::deliverFeed(const std::string& sessionId, const calls::Entry& entry
   std::string callEvent = e.name;
   runtime_->deliver(sessionId, std::move(e));
   // A strategy in the vendor's dialect follows its interaction through the vendor's interaction
-  // events too (docs/dialect.md): the route request, and the end of the call.
+  // events too (docs/dialect.md): the route request, the target answering, and the end of the
+  // call.
   scxml::Session* s = runtime_->find(sessionId);
   if (s && s->document().vendor) {
     std::string call = entry.body.contains("call") && entry.body.at("call").is_string()
@@ -248,6 +249,9 @@ bool Worker::deliverFeed(const std::string& sessionId, const calls::Entry& entry
     v.type = scxml::Event::Type::kExternal;
     if (callEvent == "call.routerequest") {
       v.name = "interaction.onrouterequest";
+      v.data = boost::json::object{{"interactionid", call}, {"focusdeviceid", dn}};
+    } else if (callEvent == "call.established") {
+      v.name = "interaction.partystatechanged";  // a party (the target) answered
       v.data = boost::json::object{{"interactionid", call}, {"focusdeviceid", dn}};
     } else if (callEvent == "call.released" || callEvent == "call.abandoned") {
       v.name = "interaction.deleted";

@@ -152,6 +152,9 @@ VENDOR_CALL = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" pr
     <transition event="interaction.redirect.done" cond="_event.data.requestid === App.redirect" target="redirected"/>
   </state>
   <state id="redirected">
+    <transition event="interaction.partystatechanged" cond="_event.data.focusdeviceid === 'agent7'" target="answered"/>
+  </state>
+  <state id="answered">
     <transition event="interaction.deleted" cond="_event.data.interactionid === ixn" target="gone"/>
   </state>
   <state id="gone"/>
@@ -456,7 +459,10 @@ class OrsdTest(unittest.TestCase):
         post({"call": "V2", "event": "interaction.redirect.done", "requestid": redirect["requestid"]})
         sid = redirect["session"]
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["redirected"], "interaction.redirect.done")
-        # The call's end is the interaction's end, as the vendor's strategies wait for it.
+        # The target answering is a party's change; the call's end is the interaction's end, as
+        # the vendor's strategies wait for it.
+        post({"call": "V2", "event": "call.established", "dn": "agent7"})
+        self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["answered"], "interaction.partystatechanged")
         post({"call": "V2", "event": "call.released", "dn": "agent7"})
         self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["gone"], "interaction.deleted")
 
