@@ -372,8 +372,30 @@ Outcome hostEventPath(JSContext* cx, const Node& n, const scxml::Event& ev, JS::
   }
 }
 
-Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml::Event* lazyEvent,
-                 JS::MutableHandleValue out) {
+// Where a name is found: the innermost state scope that has it as its own, else the session's
+// environment (as SpiderMonkey's scope chain would find it). False on a JSAPI failure.
+bool holderOf(JSContext* cx, JS::HandleObject env, const JS::RootedObjectVector* scopes, JS::HandleId id,
+              JS::MutableHandleObject holder) {
+  holder.set(env);
+  if (!scopes) return true;
+  JS::RootedObject scope(cx);
+  for (size_t i = 0; i < scopes->length(); ++i) {
+    scope = (*scopes)[i];
+    bool has = false;
+    if (!JS_HasOwnPropertyById(cx, scope, id, &has)) {
+      JS_ClearPendingException(cx);
+      return false;
+    }
+    if (has) {
+      holder.set(scope);
+      return true;
+    }
+  }
+  return true;
+}
+
+Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const JS::RootedObjectVector* scopes,
+                 const scxml::Event* lazyEvent, JS::MutableHandleValue out) {
   switch (n.op) {
     case Op::kConst:
       out.set(n.constant);
@@ -389,16 +411,23 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml
     }
     case Op::kIdent: {
       JS::RootedId id(cx, n.id);
-      return ownData(cx, env, id, out);
+      JS::RootedObject holder(cx);
+      if (!holderOf(cx, env, scopes, id, &holder)) return Outcome::kFallback;
+      return ownData(cx, holder, id, out);
     }
     case Op::kMember: {
       if (lazyEvent) {
         const Node* root = &n;
         while (root->op == Op::kMember) root = root->a.get();
-        if (root->op == Op::kIdent && root->isEvent) return hostEventPath(cx, n, *lazyEvent, out);
+        if (root->op == Op::kIdent && root->isEvent) {
+          JS::RootedId id(cx, root->id);
+          JS::RootedObject holder(cx);
+          if (!holderOf(cx, env, scopes, id, &holder)) return Outcome::kFallback;
+          if (holder == env) return hostEventPath(cx, n, *lazyEvent, out);  // (not a state's own _event)
+        }
       }
       JS::RootedValue base(cx);
-      if (evalNode(cx, *n.a, env, lazyEvent, &base) != Outcome::kOk || !base.isObject()) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, scopes, lazyEvent, &base) != Outcome::kOk || !base.isObject()) return Outcome::kFallback;
       JS::RootedObject obj(cx, &base.toObject());
       JS::RootedId id(cx, n.id);
       return ownData(cx, obj, id, out);
@@ -411,7 +440,7 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml
       }
       JS::RootedValue v(cx);
       for (size_t i = 0; i < n.items.size(); ++i) {
-        if (evalNode(cx, *n.items[i], env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
+        if (evalNode(cx, *n.items[i], env, scopes, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
         if (!JS_DefineElement(cx, arr, static_cast<uint32_t>(i), v, JSPROP_ENUMERATE)) {
           JS_ClearPendingException(cx);
           return Outcome::kFallback;
@@ -429,7 +458,7 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml
       JS::RootedValue v(cx);
       JS::RootedId id(cx);
       for (size_t i = 0; i < n.items.size(); ++i) {
-        if (evalNode(cx, *n.items[i], env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
+        if (evalNode(cx, *n.items[i], env, scopes, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
         id = n.keys[i];
         if (!JS_DefinePropertyById(cx, obj, id, v, JSPROP_ENUMERATE)) {
           JS_ClearPendingException(cx);
@@ -441,28 +470,28 @@ Outcome evalNode(JSContext* cx, const Node& n, JS::HandleObject env, const scxml
     }
     case Op::kNot: {
       JS::RootedValue v(cx);
-      if (evalNode(cx, *n.a, env, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, scopes, lazyEvent, &v) != Outcome::kOk) return Outcome::kFallback;
       out.setBoolean(!JS::ToBoolean(v));
       return Outcome::kOk;
     }
     case Op::kNeg: {
       JS::RootedValue v(cx);
-      if (evalNode(cx, *n.a, env, lazyEvent, &v) != Outcome::kOk || !v.isNumber()) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, scopes, lazyEvent, &v) != Outcome::kOk || !v.isNumber()) return Outcome::kFallback;
       out.set(JS::NumberValue(-v.toNumber()));
       return Outcome::kOk;
     }
     case Op::kAnd:
     case Op::kOr: {
-      if (evalNode(cx, *n.a, env, lazyEvent, out) != Outcome::kOk) return Outcome::kFallback;
+      if (evalNode(cx, *n.a, env, scopes, lazyEvent, out) != Outcome::kOk) return Outcome::kFallback;
       bool truthy = JS::ToBoolean(out);
       if ((n.op == Op::kAnd) != truthy) return Outcome::kOk;  // short-circuit: the left operand
-      return evalNode(cx, *n.b, env, lazyEvent, out);
+      return evalNode(cx, *n.b, env, scopes, lazyEvent, out);
     }
     default:
       break;
   }
   JS::RootedValue a(cx), b(cx);
-  if (evalNode(cx, *n.a, env, lazyEvent, &a) != Outcome::kOk || evalNode(cx, *n.b, env, lazyEvent, &b) != Outcome::kOk)
+  if (evalNode(cx, *n.a, env, scopes, lazyEvent, &a) != Outcome::kOk || evalNode(cx, *n.b, env, scopes, lazyEvent, &b) != Outcome::kOk)
     return Outcome::kFallback;
   if (n.op == Op::kStrictEq || n.op == Op::kStrictNe) {
     bool eq = false;  // strict equality never runs user code
@@ -516,17 +545,19 @@ std::unique_ptr<FastExpr> FastExpr::compile(JSContext* cx, std::string_view text
 }
 
 FastExpr::Outcome FastExpr::eval(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
-                                  JS::MutableHandleValue out) const {
-  return evalNode(cx, *root_, env, lazyEvent, out);
+                                  JS::MutableHandleValue out, const JS::RootedObjectVector* scopes) const {
+  return evalNode(cx, *root_, env, scopes, lazyEvent, out);
 }
 
-FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const {
+FastExpr::Outcome FastExpr::assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v,
+                                   const JS::RootedObjectVector* scopes) const {
   JS::RootedObject target(cx);
   if (root_->op == Op::kIdent) {
-    target = env;
+    JS::RootedId id(cx, root_->id);
+    if (!holderOf(cx, env, scopes, id, &target)) return Outcome::kFallback;
   } else if (root_->op == Op::kMember) {
     JS::RootedValue base(cx);
-    if (evalNode(cx, *root_->a, env, nullptr, &base) != Outcome::kOk || !base.isObject())
+    if (evalNode(cx, *root_->a, env, scopes, nullptr, &base) != Outcome::kOk || !base.isObject())
       return Outcome::kFallback;
     target = &base.toObject();
   } else {

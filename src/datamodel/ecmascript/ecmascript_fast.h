@@ -29,13 +29,16 @@ class FastExpr {
 
   // `lazyEvent`: the host event while the session's `_event` object has not been built; member
   // chains on `_event` that end in a primitive are then read from it directly.
+  // `scopes`: objects searched for a name before `env`, innermost first (the vendor's state
+  // scopes, docs/dialect.md).
   Outcome eval(JSContext* cx, JS::HandleObject env, const scxml::Event* lazyEvent,
-               JS::MutableHandleValue out) const;
+               JS::MutableHandleValue out, const JS::RootedObjectVector* scopes = nullptr) const;
   // For a location (identifier or member chain): stores `v` if the target is an existing,
   // writable own data property; otherwise kFallback with nothing changed.
   // A location under a `_event` not built yet meets its getter and falls back: JavaScript
   // builds the object first.
-  Outcome assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v) const;
+  Outcome assign(JSContext* cx, JS::HandleObject env, JS::HandleValue v,
+                 const JS::RootedObjectVector* scopes = nullptr) const;
 
   struct Node;
 

@@ -106,9 +106,16 @@ void EcmaSession::exitScope(uint32_t state) {
 }
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
-  // (The fast path reads the session's variables only: not where state scopes may be.)
-  if (const FastExpr* f = doc_.vendor && scopeState_ != 0 ? nullptr : eng_.fast(doc_, expr)) {
-    if (f->eval(cx(), env(), lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
+  if (const FastExpr* f = eng_.fast(doc_, expr)) {
+    // Inside the vendor's state scopes, names are looked for in them first.
+    JS::RootedObjectVector chain(cx());
+    bool scoped = doc_.vendor && scopeState_ != 0;
+    if (!scoped || scopeChain(&chain)) {
+      if (f->eval(cx(), env(), lazyEvent(), out, scoped ? &chain : nullptr) == FastExpr::Outcome::kOk)
+        return Status::ok();
+    } else {
+      JS_ClearPendingException(cx());
+    }
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, expr, kValue, st);
@@ -124,8 +131,14 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 }
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
-  if (const FastExpr* f = doc_.vendor && scopeState_ != 0 ? nullptr : eng_.fast(doc_, location)) {
-    if (f->assign(cx(), env(), v) == FastExpr::Outcome::kOk) return Status::ok();
+  if (const FastExpr* f = eng_.fast(doc_, location)) {
+    JS::RootedObjectVector chain(cx());
+    bool scoped = doc_.vendor && scopeState_ != 0;
+    if (!scoped || scopeChain(&chain)) {
+      if (f->assign(cx(), env(), v, scoped ? &chain : nullptr) == FastExpr::Outcome::kOk) return Status::ok();
+    } else {
+      JS_ClearPendingException(cx());
+    }
   }
   Status st;
   JSScript* s = eng_.compiled(doc_, location, kLocation, st);
