@@ -1,6 +1,7 @@
 // The SCXML document builder and validator (see parser.h).
 #include "scxml/parser.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cstdio>
@@ -905,6 +906,65 @@ namespace {
 constexpr std::string_view kXIncludeNs = "http://www.w3.org/2001/XInclude";
 constexpr std::string_view kPrefixPlaceholder = "$$_MY_PREFIX_$$";
 
+bool validUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;  // continuation bytes
+    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3;
+    else if (c >= 0x80) return false;
+    if (i + n >= s.size() && n > 0) return false;
+    for (size_t k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// Text in windows-1252 (ISO-8859-1 where they agree) as UTF-8.
+std::string fromWindows1252(std::string_view s) {
+  // 0x80-0x9F, where windows-1252 differs from ISO-8859-1 (0: undefined there, kept as in 8859-1)
+  static constexpr char16_t kHigh[32] = {
+      0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+      0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178};
+  std::string out;
+  out.reserve(s.size() + s.size() / 8);
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    char16_t u = c >= 0x80 && c < 0xA0 && kHigh[c - 0x80] ? kHigh[c - 0x80] : c;
+    if (u < 0x80) {
+      out += static_cast<char>(u);
+    } else if (u < 0x800) {
+      out += static_cast<char>(0xC0 | (u >> 6));
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | (u >> 12));
+      out += static_cast<char>(0x80 | ((u >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    }
+  }
+  return out;
+}
+
+// An included text file as UTF-8 (in place): in its `encoding` when given (UTF-8, ISO-8859-1 or
+// windows-1252), else UTF-8 when it is valid UTF-8 and windows-1252 when not (libraries written
+// on Windows, the authoring tool's home, often are). Why it cannot be read, or empty.
+std::string decodeText(std::string& text, std::string encoding) {
+  std::transform(encoding.begin(), encoding.end(), encoding.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (encoding.empty()) encoding = validUtf8(text) ? "utf-8" : "windows-1252";
+  if (encoding == "utf-8" || encoding == "utf8") {
+    if (!validUtf8(text)) return "not UTF-8 text (encoding=\"utf-8\")";
+  } else if (encoding == "windows-1252" || encoding == "cp1252" || encoding == "iso-8859-1" ||
+             encoding == "latin1" || encoding == "iso8859-1") {
+    text = fromWindows1252(text);
+  } else {
+    return "unknown encoding '" + encoding + "' (UTF-8, ISO-8859-1 or windows-1252)";
+  }
+  return {};
+}
+
 void replaceAll(std::string& s, std::string_view from, const std::string& to) {
   for (size_t i = s.find(from); i != std::string::npos; i = s.find(from, i + to.size())) s.replace(i, from.size(), to);
 }
@@ -1022,6 +1082,12 @@ class Includer {
       fold_(*text);
       uint16_t file = fileIndex(target);
       if (parse == "text") {
+        const std::string* encoding = inc.attr("encoding");
+        std::string why = decodeText(*text, encoding ? *encoding : std::string());
+        if (!why.empty()) {
+          fail("cannot include '" + *href + "': " + why);
+          continue;
+        }
         n.text = std::move(*text);
         n.element.reset();
         // A script that is just the included file: its code is located in that file.

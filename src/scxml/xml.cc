@@ -1,6 +1,8 @@
 // expat-based builder for XmlElement trees (see xml.h).
 #include "scxml/xml.h"
 
+#include <cctype>
+
 #include <expat.h>
 
 namespace ors::scxml {
@@ -101,6 +103,23 @@ struct Builder {
     b->error = "entity declarations are not allowed";
     XML_StopParser(b->parser, XML_FALSE);
   }
+
+  // Encodings expat does not know: windows-1252, which documents written on Windows declare
+  // (UTF-8, UTF-16, ISO-8859-1 and US-ASCII are expat's own).
+  static int onUnknownEncoding(void*, const XML_Char* name, XML_Encoding* info) {
+    std::string n(name);
+    for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (n != "windows-1252" && n != "cp1252") return XML_STATUS_ERROR;
+    static constexpr int kHigh[32] = {0x20AC, 0x81,   0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                      0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D,   0x017D, 0x8F,
+                                      0x90,   0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                      0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D,   0x017E, 0x0178};
+    for (int i = 0; i < 256; ++i) info->map[i] = i >= 0x80 && i < 0xA0 ? kHigh[i - 0x80] : i;
+    info->data = nullptr;
+    info->convert = nullptr;
+    info->release = nullptr;
+    return XML_STATUS_OK;
+  }
 };
 
 }  // namespace
@@ -114,6 +133,7 @@ std::unique_ptr<XmlElement> parseXml(std::string_view text, XmlError* error) {
   XML_SetCharacterDataHandler(b.parser, &Builder::onText);
   XML_SetEntityDeclHandler(b.parser, &Builder::onEntityDecl);
   XML_SetParamEntityParsing(b.parser, XML_PARAM_ENTITY_PARSING_NEVER);
+  XML_SetUnknownEncodingHandler(b.parser, &Builder::onUnknownEncoding, nullptr);
   XML_Status st = XML_Parse(b.parser, text.data(), static_cast<int>(text.size()), XML_TRUE);
   if (st != XML_STATUS_OK || !b.error.empty()) {
     if (error) {

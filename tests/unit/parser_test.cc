@@ -159,6 +159,33 @@ TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
             "dir/main.scxml:1:127: error: <include> parse must be 'xml' or 'text', not 'html'");
 }
 
+TEST(Parser, ReadsTextAndDocumentsInTheEncodingsOfWindows) {
+  std::map<std::string, std::string> files = {
+      {"utf8.js", "var s = 'S\xC3\xA3o';"},
+      {"cp1252.js", "var s = 'S\xE3o \x80';"},  // not UTF-8: windows-1252
+      {"latin1.js", "var s = 'S\xE3o';"}};
+  ParseOptions o;
+  o.url = "main.scxml";
+  o.loader = [&](const std::string& url) -> Result<std::string> { return files.at(url); };
+  auto script = [&](const std::string& include) -> std::string {
+    ParseResult r = parseDocument("<scxml xmlns='http://www.w3.org/2005/07/scxml' xmlns:xi='http://www.w3.org/2001/XInclude'"
+                                  " datamodel='ecmascript'><script>" + include + "</script><final id='f'/></scxml>", o);
+    if (!r.document) return firstError(r);
+    return static_cast<const Script&>(*r.document->script.front()).body.text;
+  };
+  EXPECT_EQ(script("<xi:include href='utf8.js' parse='text'/>"), "var s = 'S\xC3\xA3o';");
+  EXPECT_EQ(script("<xi:include href='cp1252.js' parse='text'/>"), "var s = 'S\xC3\xA3o \xE2\x82\xAC';");
+  EXPECT_EQ(script("<xi:include href='latin1.js' parse='text' encoding='ISO-8859-1'/>"), "var s = 'S\xC3\xA3o';");
+  EXPECT_NE(script("<xi:include href='cp1252.js' parse='text' encoding='utf-8'/>").find("not UTF-8"), std::string::npos);
+  EXPECT_NE(script("<xi:include href='utf8.js' parse='text' encoding='ebcdic'/>").find("unknown encoding"), std::string::npos);
+  // A document that declares windows-1252.
+  ParseResult doc = parseDocument("<?xml version='1.0' encoding='windows-1252'?>"
+                                  "<scxml xmlns='http://www.w3.org/2005/07/scxml' datamodel='ecmascript'>"
+                                  "<script>var s = 'caf\xE9 \x80';</script><final id='f'/></scxml>", o);
+  ASSERT_TRUE(doc.document) << firstError(doc);
+  EXPECT_EQ(static_cast<const Script&>(*doc.document->script.front()).body.text, "var s = 'caf\xC3\xA9 \xE2\x82\xAC';");
+}
+
 TEST(Parser, RecordsLineAndColumn) {
   ParseOptions o;
   o.url = "pos.scxml";
