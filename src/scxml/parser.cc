@@ -1073,7 +1073,10 @@ class Includer {
         fail("includes nested more than 16 deep (a cycle?) at '" + *href + "'");
         continue;
       }
-      std::string target = resolveUrl(url, *href);
+      // (A path written on Windows, "..\include\lib.js", is read as URLs read it: "\" is "/".)
+      std::string ref = *href;
+      std::replace(ref.begin(), ref.end(), '\\', '/');
+      std::string target = resolveUrl(url, ref);
       Result<std::string> text = options_.loader ? options_.loader(target) : Result<std::string>(Status::error("no loader"));
       if (!text) {
         fail("cannot include '" + *href + "': " + text.status().message());

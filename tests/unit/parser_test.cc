@@ -124,6 +124,9 @@ TEST(Parser, XIncludeAssemblesDocumentsAndNamesWhatFails) {
   std::vector<std::string> ids;
   for (const State& st : r.document->states) ids.push_back(st.id);
   EXPECT_EQ(ids, (std::vector<std::string>{"", "wf", "wf.entry", "wf.a", "wf.b"}));
+  // A path written on Windows.
+  files["dir/sub/lib.js"] = "var x = 1;";
+  EXPECT_TRUE(doc("<script><xi:include href='sub\\lib.js' parse='text'/></script><state id='wf'/>").document);
   // Bare ids are prefixed, and the targets naming them follow.
   files["dir/bare.scxml"] = "<scxml xmlns='http://www.w3.org/2005/07/scxml'><state id='entry' initial='a'>"
                             "<state id='a'><transition target='b'/></state><final id='b'/></state></scxml>";
