@@ -883,6 +883,44 @@ std::string resolveUrl(const std::string& base, const std::string& ref) {
   } else if (!refScheme.empty()) {
     return ref;  // absolute URL of another scheme
   }
+  std::string baseScheme = scheme(base);
+  if (refScheme.empty() && (baseScheme == "http" || baseScheme == "https")) {
+    // RFC 3986 section 5.2 against a web address: the dot segments removed, so that servers see
+    // the path they serve ("src-gen/../include/lib.js" is "include/lib.js").
+    size_t authority = baseScheme.size() + 3;  // after "http://"
+    size_t pathStart = base.find('/', authority);
+    if (pathStart == std::string::npos) pathStart = base.size();
+    if (ref.rfind("//", 0) == 0) return baseScheme + ":" + ref;
+    std::string merged;
+    if (!ref.empty() && ref[0] == '/') {
+      merged = ref;
+    } else {
+      std::string basePath = base.substr(pathStart, base.find_first_of("?#", pathStart) - pathStart);
+      merged = basePath.substr(0, basePath.rfind('/') + 1) + ref;
+      if (merged.empty() || merged[0] != '/') merged.insert(0, "/");
+    }
+    size_t tail = merged.find_first_of("?#");
+    std::string in = merged.substr(0, tail), out;
+    std::vector<std::string> segments;
+    size_t at = 1;
+    while (at <= in.size()) {
+      size_t next = in.find('/', at);
+      std::string seg = in.substr(at, next == std::string::npos ? std::string::npos : next - at);
+      bool last = next == std::string::npos;
+      if (seg == "..") {
+        if (!segments.empty()) segments.pop_back();
+        if (last) segments.emplace_back();
+      } else if (seg == ".") {
+        if (last) segments.emplace_back();
+      } else {
+        segments.push_back(seg);
+      }
+      at = last ? in.size() + 1 : next + 1;
+    }
+    for (const std::string& seg : segments) out += "/" + seg;
+    if (out.empty()) out = "/";
+    return base.substr(0, pathStart) + out + (tail == std::string::npos ? "" : merged.substr(tail));
+  }
   if (!path.empty() && path[0] == '/') return refScheme == "file" ? ref : path;
   // Relative: against the folder of base.
   std::string baseDir = base;

@@ -293,6 +293,13 @@ TEST(Parser, ResolvesUrls) {
   EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "x.txt"), "/a/b/x.txt");
   EXPECT_EQ(resolveUrl("/a/b/doc.scxml", "/abs.scxml"), "/abs.scxml");
   EXPECT_EQ(resolveUrl("http://h/p/doc.scxml", "sub.scxml"), "http://h/p/sub.scxml");
+  // Against a web address, as RFC 3986 resolves: dot segments removed, absolute paths on its host.
+  EXPECT_EQ(resolveUrl("http://h:8080/app/src-gen/IPD.scxml?v=1", "../include/lib.js"), "http://h:8080/app/include/lib.js");
+  EXPECT_EQ(resolveUrl("http://h/a/b/c.scxml", "./d/../e.js?x=1#f"), "http://h/a/b/e.js?x=1#f");
+  EXPECT_EQ(resolveUrl("http://h/a/doc.scxml", "../../../x.js"), "http://h/x.js");
+  EXPECT_EQ(resolveUrl("http://h/a/doc.scxml", "/root/x.js"), "http://h/root/x.js");
+  EXPECT_EQ(resolveUrl("https://h/a/doc.scxml", "//other/x.js"), "https://other/x.js");
+  EXPECT_EQ(resolveUrl("http://h", "x.js"), "http://h/x.js");
   EXPECT_EQ(resolveUrl("doc.scxml", "file:sub.scxml"), "sub.scxml");
 }
 
