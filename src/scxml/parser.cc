@@ -453,6 +453,7 @@ class DocumentBuilder {
     inv->typeexpr = exprAttr(x, "typeexpr");
     inv->src = strAttr(x, "src");
     inv->srcexpr = exprAttr(x, "srcexpr");
+    if (!inv->src.empty() && options_.childDocument) options_.childDocument(resolveUrl(options_.url, inv->src));
     inv->id = strAttr(x, "id");
     inv->idlocation = exprAttr(x, "idlocation");
     std::string af = strAttr(x, "autoforward");
@@ -538,6 +539,17 @@ class DocumentBuilder {
       return false;
     };
     if (x.name == "start" && !has("src")) error(x.loc, "<session:start> requires 'src'");
+    if (x.name == "start" && options_.childDocument) {
+      // A literal ('child.scxml') is known before the run.
+      for (auto& [k, e] : a->attrs) {
+        std::string_view t = e.text;
+        while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
+        while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
+        if (k == "src" && t.size() > 2 && (t.front() == '\'' || t.front() == '"') && t.back() == t.front() &&
+            t.substr(1, t.size() - 2).find_first_of("'\"\\") == std::string_view::npos)
+          options_.childDocument(resolveUrl(options_.url, std::string(t.substr(1, t.size() - 2))));
+      }
+    }
     if (x.name == "terminate" && !has("sessionid")) error(x.loc, "<session:terminate> requires 'sessionid'");
     if (x.name == "fetch" && !has("srcexpr") && !has("src")) error(x.loc, "<session:fetch> requires 'src'");
     for (const XmlElement::Node& c : x.children) {

@@ -34,6 +34,10 @@ std::string resolveUrl(const std::string& base, const std::string& ref);
 struct ParseOptions {
   std::string url;      // where the text came from: reported in diagnostics, base for src
   Loader loader = loadLocalFile;
+  // Told the address (resolved against `url`) of each document the parsed one starts at run time
+  // by a literal src, <invoke src="x"> or <session:start src="'x'">: a host that fetches
+  // documents over the network fetches those with it.
+  std::function<void(const std::string& url)> childDocument;
 };
 
 struct ParseResult {

@@ -424,9 +424,28 @@ void Api::start(Call& c) {
   });
 }
 
-void Api::loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then) {
+void Api::loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then,
+                       std::shared_ptr<std::set<std::string>> seen) {
   auto t0 = Clock::now();
   if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+    // The documents it starts by a literal src come with it (all on this worker's loop); a child
+    // that fails to load is the child's <invoke>'s or <session:start>'s error at run time.
+    if (!seen) seen = std::make_shared<std::set<std::string>>();
+    seen->insert(url);
+    then = [this, &w, seen, then = std::move(then)](DocumentCache::Loaded doc) mutable {
+      std::vector<std::string> todo;
+      if (doc.document)
+        for (const std::string& c : doc.children)
+          if (seen->insert(c).second) todo.push_back(c);
+      if (todo.empty()) return then(std::move(doc));
+      auto left = std::make_shared<size_t>(todo.size());
+      auto parent = std::make_shared<DocumentCache::Loaded>(std::move(doc));
+      auto done = std::make_shared<std::function<void(DocumentCache::Loaded)>>(std::move(then));
+      for (const std::string& c : todo)
+        loadDocument(c, w, [left, parent, done](DocumentCache::Loaded) {
+          if (--*left == 0) (*done)(std::move(*parent));
+        }, seen);
+    };
     if (!documents_.httpAllowed(url)) {
       DocumentCache::Loaded no;
       no.error = "'" + url + "' is not an allowed document host (orchestration/http-allow)";

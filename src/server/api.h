@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <vector>
 
@@ -41,7 +42,10 @@ class Api {
   void callReplies(std::shared_ptr<Call> call);
   void submitInteraction(std::shared_ptr<Call> call);
   // A document by URL (file: under the roots, or http://, fetched on `w`'s loop), then `then`.
-  void loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then);
+  // An http:// document's children (Loaded::children) are loaded before `then`, each once
+  // (`seen`: the documents of this load, against cycles).
+  void loadDocument(const std::string& url, Worker& w, std::function<void(DocumentCache::Loaded)> then,
+                    std::shared_ptr<std::set<std::string>> seen = nullptr);
   // An http:// document being fetched with the files it includes (on one worker's loop).
   struct HttpLoad {
     std::string url;

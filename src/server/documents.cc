@@ -90,6 +90,14 @@ Result<std::string> DocumentCache::resolve(const std::string& src) const {
 
 scxml::Loader DocumentCache::loader() const {
   return [this](const std::string& url) -> Result<std::string> {
+    if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+      if (!httpAllowed(url)) return Status::error("'" + url + "' is not an allowed document host (orchestration/http-allow)");
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = httpFiles_.find(url);
+      if (it == httpFiles_.end())
+        return Status::error("'" + url + "' was not fetched (only a literal src is fetched with its document)");
+      return it->second.text;
+    }
     Result<std::string> path = resolve(url);
     if (!path) return path.status();
     return scxml::loadLocalFile(*path);
@@ -173,9 +181,11 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
     if (it != httpEntries_.end() && same(*it->second.document)) {
       it->second.validated = std::chrono::steady_clock::now();
       out.document = it->second.document;
+      out.children = it->second.children;
       return out;
     }
   }
+  std::vector<std::string> children;
   // References inside it: the fetched http:// files, local documents under the roots.
   std::vector<std::string> used;
   scxml::ParseOptions po;
@@ -191,6 +201,11 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
     if (std::find(used.begin(), used.end(), ref) == used.end()) used.push_back(ref);
     return it->second;
   };
+  po.childDocument = [&](const std::string& child) {
+    if ((child.rfind("http://", 0) == 0 || child.rfind("https://", 0) == 0) && httpAllowed(child) &&
+        std::find(children.begin(), children.end(), child) == children.end())
+      children.push_back(child);
+  };
   scxml::ParseResult r = scxml::parseDocument(*main->second, po);
   if (!missing->empty()) return out;
   if (!r.document) {
@@ -200,6 +215,8 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
   }
   HttpEntry e;
   e.includes = std::move(used);
+  e.children = children;
+  out.children = std::move(children);
   e.validated = std::chrono::steady_clock::now();
   e.document = r.document;
   std::lock_guard<std::mutex> lock(mu_);

@@ -26,6 +26,9 @@ class DocumentCache {
     std::shared_ptr<const scxml::Document> document;  // null on failure
     std::string error;                                 // why, naming the URL
     std::vector<scxml::Diagnostic> diagnostics;        // SCXML errors, file:line:col
+    // http:// documents it starts by a literal src (<invoke src>, <session:start src>): the
+    // caller fetches and compiles them with it, so that the loader has them at run time.
+    std::vector<std::string> children;
   };
   Loaded load(const std::string& src);
 
@@ -47,7 +50,8 @@ class DocumentCache {
                      std::vector<std::string>* missing);
 
   // A loader for documents' own references (<invoke src>, <script src>, <data src>) that obeys
-  // the same rules.
+  // the same rules; an http:// reference is the text last fetched (a document started by a
+  // literal src is fetched with the one that starts it, see Loaded::children).
   scxml::Loader loader() const;
   const std::vector<std::string>& roots() const { return roots_; }
 
@@ -74,13 +78,14 @@ class DocumentCache {
   std::chrono::milliseconds revalidate_;
   struct HttpEntry {
     std::vector<std::string> includes;  // the http:// files it was compiled from, besides itself
+    std::vector<std::string> children;  // Loaded::children
     std::chrono::steady_clock::time_point validated;
     std::shared_ptr<const scxml::Document> document;
   };
   struct HttpFile {
     std::string etag, lastModified, text;
   };
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;          // guarded by mu_
   std::map<std::string, HttpEntry> httpEntries_;  // guarded by mu_
   std::map<std::string, HttpFile> httpFiles_;     // guarded by mu_

@@ -357,6 +357,29 @@ class Orsd:
                 out += chunk
 
 
+# An HTTP-served document that starts two others by a literal src, one of them with an include.
+HTTP_PARENT = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:session="http://www.genesyslab.com/modules/session"
+    version="1.0" datamodel="ecmascript" initial="p">
+  <datamodel><data id="got" expr="[]"/></datamodel>
+  <state id="p">
+    <onentry><session:start src="'kid.scxml'"/></onentry>
+    <invoke src="child.scxml"/>
+    <transition event="session.start.done"><script>got.push('kid')</script></transition>
+    <transition event="done.invoke"><script>got.push('child:' + _event.data.v)</script></transition>
+    <transition event="error.*" target="failed"><log label="failed" expr="JSON.stringify(_event)"/></transition>
+    <transition cond="got.sort().join() === 'child:v2,kid'" target="both"/>
+  </state>
+  <state id="both"/>
+  <state id="failed"/>
+</scxml>"""
+HTTP_CHILD = """<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude"
+    version="1.0" datamodel="ecmascript" initial="f">
+  <script><xi:include href="include/lib.js" parse="text"/></script>
+  <final id="f"><donedata><param name="v" expr="version()"/></donedata></final>
+</scxml>"""
+HTTP_KID = """<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="k"><final id="k"/></scxml>"""
+
+
 class OrsdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -818,6 +841,14 @@ class OrsdTest(unittest.TestCase):
                 sid, _ = self.s.start("src=" + base + "app/main.scxml")
                 return self.s.query(sid)[1]["configuration"] == ["v2", "wf._composer_entry"]
             self.s.wait_for(v2_now, "the changed library")
+            # Documents it starts by a literal src come with it, with their own includes: an
+            # <invoke src> and a <session:start src> of a document served beside it.
+            for name, text in (("app/parent.scxml", HTTP_PARENT), ("app/child.scxml", HTTP_CHILD),
+                               ("app/kid.scxml", HTTP_KID)):
+                with open(os.path.join(served.name, name), "w") as f:
+                    f.write(text)
+            sid, _ = self.s.start("src=" + base + "app/parent.scxml")
+            self.s.wait_for(lambda: self.s.query(sid)[1]["configuration"] == ["both"], "the children served beside it")
             os.remove(os.path.join(served.name, "app/flow.scxml"))
             def flow_gone():
                 status, _, data = self.s.call("POST", "/scxml/session/start", "src=" + base + "app/main.scxml")
