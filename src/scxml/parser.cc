@@ -896,18 +896,21 @@ std::string resolveUrl(const std::string& base, const std::string& ref) {
     return ref;  // absolute URL of another scheme
   }
   std::string baseScheme = scheme(base);
+  for (char& c : baseScheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (refScheme.empty() && (baseScheme == "http" || baseScheme == "https")) {
     // RFC 3986 section 5.2 against a web address: the dot segments removed, so that servers see
     // the path they serve ("src-gen/../include/lib.js" is "include/lib.js").
     size_t authority = baseScheme.size() + 3;  // after "http://"
-    size_t pathStart = base.find('/', authority);
-    if (pathStart == std::string::npos) pathStart = base.size();
+    size_t pathStart = std::min(base.find_first_of("/?#", authority), base.size());
+    size_t pathEnd = std::min(base.find_first_of("?#", pathStart), base.size());
     if (ref.rfind("//", 0) == 0) return baseScheme + ":" + ref;
+    if (!ref.empty() && ref[0] == '#') return base.substr(0, std::min(base.find('#'), base.size())) + ref;
+    if (!ref.empty() && ref[0] == '?') return base.substr(0, pathEnd) + ref;
     std::string merged;
     if (!ref.empty() && ref[0] == '/') {
       merged = ref;
     } else {
-      std::string basePath = base.substr(pathStart, base.find_first_of("?#", pathStart) - pathStart);
+      std::string basePath = base.substr(pathStart, pathEnd - pathStart);
       merged = basePath.substr(0, basePath.rfind('/') + 1) + ref;
       if (merged.empty() || merged[0] != '/') merged.insert(0, "/");
     }
@@ -956,17 +959,26 @@ namespace {
 constexpr std::string_view kXIncludeNs = "http://www.w3.org/2001/XInclude";
 constexpr std::string_view kPrefixPlaceholder = "$$_MY_PREFIX_$$";
 
+// Well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
 bool validUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
-    size_t n = 0;  // continuation bytes
-    if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c >= 0xE0 && c <= 0xEF) n = 2;
-    else if (c >= 0xF0 && c <= 0xF4) n = 3;
-    else if (c >= 0x80) return false;
-    if (i + n >= s.size() && n > 0) return false;
-    for (size_t k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    size_t n = 0;                        // continuation bytes
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) n = 0;
+    else if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c == 0xE0) n = 2, lo = 0xA0;
+    else if (c == 0xED) n = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) n = 2;
+    else if (c == 0xF0) n = 3, lo = 0x90;
+    else if (c == 0xF4) n = 3, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) n = 3;
+    else return false;
+    if (n > 0 && i + n >= s.size()) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) return false;
+    }
     i += n + 1;
   }
   return true;

@@ -432,19 +432,23 @@ void Api::loadDocument(const std::string& url, Worker& w, std::function<void(Doc
     // that fails to load is the child's <invoke>'s or <session:start>'s error at run time.
     if (!seen) seen = std::make_shared<std::set<std::string>>();
     seen->insert(url);
-    then = [this, &w, seen, then = std::move(then)](DocumentCache::Loaded doc) mutable {
+    // (A fresh document comes without children: they were loaded before it was marked fresh.
+    // So what follows runs on `w`'s loop only, where the fetches complete.)
+    then = [this, &w, url, seen, then = std::move(then)](DocumentCache::Loaded doc) mutable {
+      if (!doc.document || doc.children.empty()) return then(std::move(doc));
       std::vector<std::string> todo;
-      if (doc.document)
-        for (const std::string& c : doc.children)
-          if (seen->insert(c).second) todo.push_back(c);
-      if (todo.empty()) return then(std::move(doc));
-      auto left = std::make_shared<size_t>(todo.size());
+      for (const std::string& c : doc.children)
+        if (seen->insert(c).second) todo.push_back(c);
+      auto left = std::make_shared<size_t>(todo.size() + 1);
       auto parent = std::make_shared<DocumentCache::Loaded>(std::move(doc));
       auto done = std::make_shared<std::function<void(DocumentCache::Loaded)>>(std::move(then));
-      for (const std::string& c : todo)
-        loadDocument(c, w, [left, parent, done](DocumentCache::Loaded) {
-          if (--*left == 0) (*done)(std::move(*parent));
-        }, seen);
+      auto one = [this, url, left, parent, done](DocumentCache::Loaded) {
+        if (--*left > 0) return;
+        documents_.httpChildrenLoaded(url);
+        (*done)(std::move(*parent));
+      };
+      for (const std::string& c : todo) loadDocument(c, w, one, seen);
+      one({});
     };
     if (!documents_.httpAllowed(url)) {
       DocumentCache::Loaded no;

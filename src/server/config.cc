@@ -227,14 +227,14 @@ Status Config::load(const std::string& file) {
     ++lineNo;
     std::string t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
-    // A comment may end a line after white space: "workers = 0   # one per core".
-    for (size_t i = 1; i < t.size(); ++i)
-      if (t[i] == '#' && (t[i - 1] == ' ' || t[i - 1] == '\t')) {
-        t = trim(t.substr(0, i));
-        break;
-      }
     std::string where = file + ":" + std::to_string(lineNo) + ": ";
     if (t.front() == '[') {
+      // A comment may follow a section header ("[http]  # the listener"); not a value, which may
+      // hold any text ("termchar = #").
+      if (size_t close = t.find(']'); close != std::string::npos) {
+        std::string rest = trim(t.substr(close + 1));
+        if (rest.empty() || rest[0] == '#' || rest[0] == ';') t = t.substr(0, close + 1);
+      }
       if (t.back() != ']') return Status::error(where + "malformed section header");
       section = trim(t.substr(1, t.size() - 2));
       continue;

@@ -120,6 +120,11 @@ std::shared_ptr<const scxml::Document> DocumentCache::freshHttp(const std::strin
   return it->second.document;
 }
 
+void DocumentCache::httpChildrenLoaded(const std::string& url) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = httpEntries_.find(url); it != httpEntries_.end()) it->second.validated = std::chrono::steady_clock::now();
+}
+
 std::vector<std::string> DocumentCache::httpFiles(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> files{url};
@@ -179,7 +184,8 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
       return true;
     };
     if (it != httpEntries_.end() && same(*it->second.document)) {
-      it->second.validated = std::chrono::steady_clock::now();
+      // (With children it is fresh only once they are loaded too: httpChildrenLoaded.)
+      if (it->second.children.empty()) it->second.validated = std::chrono::steady_clock::now();
       out.document = it->second.document;
       out.children = it->second.children;
       return out;
@@ -217,7 +223,7 @@ DocumentCache::Loaded DocumentCache::compileHttp(const std::string& url,
   e.includes = std::move(used);
   e.children = children;
   out.children = std::move(children);
-  e.validated = std::chrono::steady_clock::now();
+  if (children.empty()) e.validated = std::chrono::steady_clock::now();  // else httpChildrenLoaded
   e.document = r.document;
   std::lock_guard<std::mutex> lock(mu_);
   httpEntries_[url] = std::move(e);

@@ -48,6 +48,10 @@ class DocumentCache {
                                     const std::vector<std::pair<std::string, std::string>>& headers);
   Loaded compileHttp(const std::string& url, const std::map<std::string, Result<std::string>>& texts,
                      std::vector<std::string>* missing);
+  // A document with children (Loaded::children) is fresh only once the caller loaded them too
+  // (until then another load of it fetches them as well, so that no session of it starts
+  // before its children are at hand).
+  void httpChildrenLoaded(const std::string& url);
 
   // A loader for documents' own references (<invoke src>, <script src>, <data src>) that obeys
   // the same rules; an http:// reference is the text last fetched (a document started by a

@@ -86,8 +86,15 @@ TEST_F(DocumentsTest, ANameWrittenInAnotherCaseFindsItsOnlyFile) {
   DocumentCache::Loaded ambiguous = cache.load("FLOW.scxml");
   EXPECT_FALSE(ambiguous.document);
   EXPECT_NE(ambiguous.error.find("no such file"), std::string::npos) << ambiguous.error;
-  // Still only under the roots.
-  EXPECT_FALSE(cache.load("../" + dir_.filename().string() + "/../../ETC/passwd").document);
+  // Still only under the roots: a document beside the root, named in another case, is refused
+  // as outside them.
+  std::filesystem::path outside = dir_.string() + "-outside";
+  std::filesystem::create_directories(outside);
+  std::ofstream(outside / "Outside.scxml") << kFlow;
+  DocumentCache::Loaded escaped = cache.load("../" + outside.filename().string() + "/OUTSIDE.scxml");
+  std::filesystem::remove_all(outside);
+  EXPECT_FALSE(escaped.document);
+  EXPECT_NE(escaped.error.find("outside the document roots"), std::string::npos) << escaped.error;
 }
 
 TEST_F(DocumentsTest, AnHttpDocumentIsCompiledFromTheFilesTheCallerFetched) {

@@ -616,7 +616,8 @@ TEST_F(EcmaTest, ConfigOptionsComeFromTheAnnexesInLookupOrder) {
   host_.url = "file:///srv/flows/main.scxml";
   host_.ixns = boost::json::object{
       {"I1", {{"parties", boost::json::array{{{"device", "7000"}, {"devicetype", "routepoint"}}}}}},
-      {"I2", {{"voice", {{"dnis", "8000"}}}}}};
+      {"I2", {{"voice", {{"dnis", "8000"}}}}},
+      {"123", {{"voice", {{"dnis", "8000"}}}}}};  // (an integer-like id comes first in a JS object)
   auto& dm = session(doc_);
   auto opt = [&](const std::string& args) { return str(dm, "_genesys.session.getConfigOption(" + args + ")"); };
   EXPECT_EQ(opt("'I1', 'routing/priority'"), "9");  // the strategy's annex first

@@ -166,7 +166,8 @@ TEST(Parser, ReadsTextAndDocumentsInTheEncodingsOfWindows) {
   std::map<std::string, std::string> files = {
       {"utf8.js", "var s = 'S\xC3\xA3o';"},
       {"cp1252.js", "var s = 'S\xE3o \x80';"},  // not UTF-8: windows-1252
-      {"latin1.js", "var s = 'S\xE3o';"}};
+      {"latin1.js", "var s = 'S\xE3o';"},
+      {"overlong.js", "var s = '\xE0\x85\xBB';"}};  // windows-1252 "à…»": not UTF-8 (overlong)
   ParseOptions o;
   o.url = "main.scxml";
   o.loader = [&](const std::string& url) -> Result<std::string> { return files.at(url); };
@@ -180,6 +181,7 @@ TEST(Parser, ReadsTextAndDocumentsInTheEncodingsOfWindows) {
   EXPECT_EQ(script("<xi:include href='cp1252.js' parse='text'/>"), "var s = 'S\xC3\xA3o \xE2\x82\xAC';");
   EXPECT_EQ(script("<xi:include href='latin1.js' parse='text' encoding='ISO-8859-1'/>"), "var s = 'S\xC3\xA3o';");
   EXPECT_NE(script("<xi:include href='cp1252.js' parse='text' encoding='utf-8'/>").find("not UTF-8"), std::string::npos);
+  EXPECT_EQ(script("<xi:include href='overlong.js' parse='text'/>"), "var s = '\xC3\xA0\xE2\x80\xA6\xC2\xBB';");
   EXPECT_NE(script("<xi:include href='utf8.js' parse='text' encoding='ebcdic'/>").find("unknown encoding"), std::string::npos);
   // A document that declares windows-1252.
   ParseResult doc = parseDocument("<?xml version='1.0' encoding='windows-1252'?>"
@@ -300,6 +302,10 @@ TEST(Parser, ResolvesUrls) {
   EXPECT_EQ(resolveUrl("http://h/a/doc.scxml", "/root/x.js"), "http://h/root/x.js");
   EXPECT_EQ(resolveUrl("https://h/a/doc.scxml", "//other/x.js"), "https://other/x.js");
   EXPECT_EQ(resolveUrl("http://h", "x.js"), "http://h/x.js");
+  EXPECT_EQ(resolveUrl("http://h?x=1", "y.js"), "http://h/y.js");
+  EXPECT_EQ(resolveUrl("http://h/a/doc.scxml?v=1#s", "?v=2"), "http://h/a/doc.scxml?v=2");
+  EXPECT_EQ(resolveUrl("http://h/a/doc.scxml#s", "#t"), "http://h/a/doc.scxml#t");
+  EXPECT_EQ(resolveUrl("HTTP://h/a/doc.scxml", "../x.js"), "HTTP://h/x.js");
   EXPECT_EQ(resolveUrl("doc.scxml", "file:sub.scxml"), "sub.scxml");
 }
 

@@ -99,13 +99,13 @@ TEST(Config, DefaultsOptionsAndErrors) {
   close(fd);
   {
     std::ofstream f(path);
-    f << "# comment\n[orchestration]\nnode-id = 749   # after a value\nheartbeat-backup-status = 404\n"
-         "external-url = http://lb/#kept\n\n[http]  # a section\nport = 9000\n";
+    f << "# comment\n[orchestration]  # a comment after a section\nnode-id = 749\nheartbeat-backup-status = 404\n"
+         "tenant = Press # to go on\n\n[http]\nport = 9000\n";
   }
   server::Config d;
   ASSERT_TRUE(d.load(path).isOk());
   EXPECT_EQ(d.nodeId, 749u);
-  EXPECT_EQ(d.externalUrl, "http://lb/#kept");
+  EXPECT_EQ(d.tenant, "Press # to go on");  // a value is all of its text
   EXPECT_EQ(d.heartbeatBackupStatus, 404);
   EXPECT_EQ(d.port, 9000);
   {

@@ -529,6 +529,13 @@ bool EcmaEngine::nativeInteractions(JSContext* cx, unsigned argc, JS::Value* vp)
   Host* host = currentHost(cx);
   scxml::Value v = host ? host->interactions() : scxml::Value();
   if (!v.is_object()) v = boost::json::object{};
+  if (args.length() > 0 && args[0].isTrue()) {
+    // __ors_interactions(true): their ids in the order they were added (a JavaScript object
+    // would list integer-like ids first).
+    boost::json::array ids;
+    for (const auto& kv : v.get_object()) ids.emplace_back(kv.key());
+    return ecma::valueToJS(cx, scxml::Value(std::move(ids)), args.rval());
+  }
   return ecma::valueToJS(cx, v, args.rval());
 }
 
@@ -728,18 +735,18 @@ JSScript* EcmaEngine::compiled(DocCache& doc, const scxml::Expr& expr, Kind kind
     // generated documents hold expressions that are statements: expr="caller_id: x.connid" (a
     // label). In its dialect, what does not compile as an expression is evaluated that way.
     // (Only when the text compiles as a script, so that other mistakes keep their message.)
+    bool outOfMemory = error.message() == "out of memory";  // (not remembered: a retry may have it)
     if (kind == kValue && doc.vendor && error.message().rfind("SyntaxError", 0) == 0 &&
         src.init(cx_, expr.text.data(), expr.text.size(), JS::SourceOwnership::Borrowed) &&
         JS::Compile(cx_, co, src)) {
       text = "__ors_r=eval(" + jsStringLiteral(expr.text) + ");";
       if (src.init(cx_, text.data(), text.size(), JS::SourceOwnership::Borrowed)) script = JS::Compile(cx_, co, src);
     }
+    if (!script && JS_IsThrowingOutOfMemory(cx_)) outOfMemory = true;
     if (JS_IsExceptionPending(cx_)) JS_ClearPendingException(cx_);
+    if (!script && !outOfMemory) doc.errors.emplace(slot, error.message());
   }
-  if (!script) {
-    if (!JS_IsThrowingOutOfMemory(cx_)) doc.errors.emplace(slot, error.message());
-    return nullptr;
-  }
+  if (!script) return nullptr;
   doc.scripts[slot] = script;
   return script;
 }

@@ -1,8 +1,8 @@
 // The vendor's object model (`_genesys`, docs/dialect.md), as a script run on the shared global
 // before lockdown (so it is frozen with the rest). What belongs to a session comes from the host
 // through natives: __ors_interactions() (the session's interactions, by id, as the interaction
-// events made them: a fresh copy at each read, the model is read-only to strategies) and
-// __ors_sessionid().
+// events made them: a fresh copy at each read, the model is read-only to strategies;
+// __ors_interactions(true): their ids in the order added) and __ors_sessionid().
 #include "datamodel/ecmascript/ecmascript_internal.h"
 
 namespace ors::dm::ecma {
@@ -64,6 +64,8 @@ const char kGenesysSource[] = R"JS(
     const found = Object.keys(annex).find(function (k) { return k.substring(k.indexOf('/') + 1) === key; });
     return found === undefined ? undefined : annex[found];
   }
+  // The session's first interaction's id (undefined before one is added).
+  function firstId() { return interactionsOf(true)[0]; }
   // The routing point an interaction is at: its routepoint party, else the number it dialled.
   function routePointOf(ixn) {
     if (!ixn) return undefined;
@@ -101,13 +103,13 @@ const char kGenesysSource[] = R"JS(
     ixn: {
       get interactions() { return interactionsOf(); },
       // The session's first interaction (undefined before one is added).
-      get firstixnid() { return Object.keys(interactionsOf())[0]; },
+      get firstixnid() { return firstId(); },
       mediaType: mediaType,
       // An interaction's attached data (a copy), or one key's value (undefined when absent);
       // the session's first interaction when no id is given.
       getuData: function (interactionId, key) {
         const all = interactionsOf();
-        const id = interactionId === undefined || interactionId === null ? Object.keys(all)[0] : interactionId;
+        const id = interactionId === undefined || interactionId === null ? firstId() : interactionId;
         const udata = id !== undefined && all[id] ? all[id].udata || {} : {};
         return key === undefined ? udata : udata[key];
       },
@@ -160,7 +162,7 @@ const char kGenesysSource[] = R"JS(
           } else if (level === 'dn') {
             const all = interactionsOf();
             const id = interactionId === undefined || interactionId === null || interactionId === ''
-              ? Object.keys(all)[0] : interactionId;
+              ? firstId() : interactionId;
             const dn = routePointOf(all[id]);
             annex = dn !== undefined && own(objects, dn) ? objects[dn] : undefined;
           }
