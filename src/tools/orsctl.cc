@@ -150,7 +150,12 @@ int run(int argc, char** argv) {
     return 1;
   }
 
-  auto engine = ors::dm::makeEcmaScriptEngine();
+  // The vendor's _genesys.session as orsd's defaults give it (no lists, tables or annexes here).
+  ors::dm::EcmaOptions eo;
+  eo.vendor = {{"server", {{"name", "orsctl"}, {"cluster", ""}, {"url", ""}}},
+               {"tenant", "Environment"},
+               {"tenantid", "1"}};
+  auto engine = ors::dm::makeEcmaScriptEngine(eo);
   std::string finalState;
   bool done = false;
   ors::scxml::Runtime::Options opts;
