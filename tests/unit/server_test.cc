@@ -34,6 +34,15 @@ TEST(Workers, IdsSpreadOverWorkers) {
   for (int c : counts) EXPECT_GT(c, 800);  // ~1000 each
 }
 
+// Each key is refused, and the error shows how such an option is written.
+void expectRefused(server::Config& c, std::initializer_list<const char*> keys, const std::string& form) {
+  for (const char* bad : keys) {
+    Status s = c.set(bad, "1");
+    EXPECT_FALSE(s) << bad;
+    EXPECT_NE(s.message().find(form), std::string::npos) << s.message();
+  }
+}
+
 TEST(Config, ListsForTheVendorsGetListItemValue) {
   server::Config c;
   ASSERT_TRUE(c.set("list OPM/VIP/priority", "5"));
@@ -41,11 +50,7 @@ TEST(Config, ListsForTheVendorsGetListItemValue) {
   ASSERT_TRUE(c.set("list Holidays/2026-12-25/name", "Christmas"));
   EXPECT_EQ(c.lists.at("OPM").at("VIP").at("skill"), "gold");
   EXPECT_EQ(c.lists.at("Holidays").at("2026-12-25").at("name"), "Christmas");
-  for (const char* bad : {"list OPM/VIP", "list /VIP/x", "list OPM//x", "list OPM/VIP/"}) {
-    Status s = c.set(bad, "1");
-    EXPECT_FALSE(s) << bad;
-    EXPECT_NE(s.message().find("[list NAME] ITEM/KEY = VALUE"), std::string::npos) << s.message();
-  }
+  expectRefused(c, {"list OPM/VIP", "list /VIP/x", "list OPM//x", "list OPM/VIP/"}, "[list NAME] ITEM/KEY = VALUE");
 }
 
 TEST(Config, AnnexesForTheVendorsGetConfigOption) {
@@ -56,12 +61,9 @@ TEST(Config, AnnexesForTheVendorsGetConfigOption) {
   EXPECT_EQ(c.annexes.at("strategy").at("src-gen/IPD_x.scxml").at("routing/priority"), "9");
   EXPECT_EQ(c.annexes.at("dn").at("7000").at("routing/priority"), "7");
   EXPECT_EQ(c.annexes.at("tenant").at("routing/vq"), "VQ_1");
-  for (const char* bad : {"annex tenant/priority", "annex dn/routing/priority", "annex switch 1/routing/x",
-                          "annex place 1/routing/x", "annex router/routing/", "annex router//x"}) {
-    Status s = c.set(bad, "1");
-    EXPECT_FALSE(s) << bad;
-    EXPECT_NE(s.message().find("section/option = value"), std::string::npos) << s.message();
-  }
+  expectRefused(c, {"annex tenant/priority", "annex dn/routing/priority", "annex switch 1/routing/x",
+                    "annex place 1/routing/x", "annex router/routing/", "annex router//x"},
+                "section/option = value");
 }
 
 TEST(Config, SpecialDayTablesForTheVendorsIsSpecialDay) {
