@@ -107,14 +107,13 @@ void EcmaSession::exitScope(uint32_t state) {
 
 Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
   if (const FastExpr* f = eng_.fast(doc_, expr)) {
-    // Inside the vendor's state scopes, names are looked for in them first.
-    JS::RootedObjectVector chain(cx());
-    bool scoped = doc_.vendor && scopeState_ != 0;
-    if (!scoped || scopeChain(&chain)) {
-      if (f->eval(cx(), env(), lazyEvent(), out, scoped ? &chain : nullptr) == FastExpr::Outcome::kOk)
-        return Status::ok();
+    if (!doc_.vendor || scopeState_ == 0) {
+      if (f->eval(cx(), env(), lazyEvent(), out) == FastExpr::Outcome::kOk) return Status::ok();
     } else {
-      JS_ClearPendingException(cx());
+      // Inside the vendor's state scopes, names are looked for in them first.
+      JS::RootedObjectVector chain(cx());
+      if (!scopeChain(&chain)) JS_ClearPendingException(cx());
+      else if (f->eval(cx(), env(), lazyEvent(), out, &chain) == FastExpr::Outcome::kOk) return Status::ok();
     }
   }
   Status st;
@@ -132,12 +131,12 @@ Status EcmaSession::evalRaw(const Expr& expr, JS::MutableHandleValue out) {
 
 Status EcmaSession::storeAndAssign(const Expr& location, JS::HandleValue v) {
   if (const FastExpr* f = eng_.fast(doc_, location)) {
-    JS::RootedObjectVector chain(cx());
-    bool scoped = doc_.vendor && scopeState_ != 0;
-    if (!scoped || scopeChain(&chain)) {
-      if (f->assign(cx(), env(), v, scoped ? &chain : nullptr) == FastExpr::Outcome::kOk) return Status::ok();
+    if (!doc_.vendor || scopeState_ == 0) {
+      if (f->assign(cx(), env(), v) == FastExpr::Outcome::kOk) return Status::ok();
     } else {
-      JS_ClearPendingException(cx());
+      JS::RootedObjectVector chain(cx());
+      if (!scopeChain(&chain)) JS_ClearPendingException(cx());
+      else if (f->assign(cx(), env(), v, &chain) == FastExpr::Outcome::kOk) return Status::ok();
     }
   }
   Status st;
