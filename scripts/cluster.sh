@@ -39,7 +39,6 @@ dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,22p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 case "$store" in redis | sqlite) ;; *) echo "--store must be redis or sqlite"; exit 2 ;; esac
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 case "$cmd" in
 start)
@@ -56,14 +55,16 @@ start)
   else
     store_settings=(--set "persistence/call-feed=$dir/calls.db")
   fi
+  # Every instance's port at once (distinct, and clear of the ports clients get from the kernel).
+  read -r -a ports <<<"$(python3 "$here/scripts/free-ports.py" $((2 * nodes)))"
   {
     echo "# written by scripts/cluster.sh"
     echo "[cluster]"
     echo "name = local"
     for n in $(seq "$nodes"); do
       echo "[node $n]"
-      echo "primary = 127.0.0.1:$(free_port)"
-      echo "backup = 127.0.0.1:$(free_port)"
+      echo "primary = 127.0.0.1:${ports[2 * n - 2]}"
+      echo "backup = 127.0.0.1:${ports[2 * n - 1]}"
     done
   } >"$dir/cluster.ini"
   echo "cluster file: $dir/cluster.ini"

@@ -13,21 +13,6 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { sed -n 2,11p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
-free_port() {
-  # Redis uses port + 10000 for its cluster bus: both must be free.
-  python3 - <<'EOF'
-import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p + 10000 > 65535:
-        continue
-    b = socket.socket()
-    try:
-        b.bind(("127.0.0.1", p + 10000)); b.close(); print(p); break
-    except OSError:
-        b.close()
-EOF
-}
 
 case "$cmd" in
 start)
@@ -35,9 +20,10 @@ start)
   replicas=${4:-1}
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
+  # Every node's port at once, each with its cluster bus (port + 10000) free too.
+  read -r -a free <<<"$(python3 "$(dirname "$0")/free-ports.py" $((masters * (replicas + 1))) --bus 10000)"
   ports=()
-  for _ in $(seq $((masters * (replicas + 1)))); do
-    port=$(free_port)
+  for port in "${free[@]}"; do
     ports+=("$port")
     mkdir -p "$dir/$port"
     cat >"$dir/$port/redis.conf" <<EOF
