@@ -29,7 +29,7 @@ struct ServerOptions {
   uint16_t port = 0;  // 0: the OS picks
   size_t bodyLimit = 1 << 20;
   size_t headerLimit = 16 << 10;
-  std::chrono::seconds idleTimeout{60};
+  std::chrono::milliseconds idleTimeout{60'000};  // a connection with no traffic and no request being served is closed
   // Where each accepted connection lives (e.g. round robin over worker threads' io_contexts, so a
   // request is parsed on the thread that will most likely serve it). Default: the acceptor's.
   std::function<boost::asio::any_io_executor()> connectionExecutor;

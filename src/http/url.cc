@@ -12,25 +12,27 @@ int hex(char c) {
 }  // namespace
 
 bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
+  // One pass over the bytes: the usual input (a path segment, a session id) has nothing to
+  // decode and is copied in one go; find_first_of on a character set costs a call per byte.
   size_t i = 0;
-  while (i < in.size()) {
-    size_t j = in.find_first_of(plusAsSpace ? "%+" : "%", i);
-    if (j == std::string_view::npos) j = in.size();
-    out->append(in.data() + i, j - i);  // the plain run, in one go
-    if (j == in.size()) break;
-    if (in[j] == '+') {
+  while (i < in.size() && in[i] != '%' && !(plusAsSpace && in[i] == '+')) ++i;
+  out->assign(in.data(), i);
+  if (i == in.size()) return true;
+  out->reserve(in.size());
+  for (; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+' && plusAsSpace) {
       out->push_back(' ');
-      i = j + 1;
-      continue;
+    } else if (c != '%') {
+      out->push_back(c);
+    } else {
+      if (i + 2 >= in.size()) return false;  // '%' needs two hex digits
+      int h = hex(in[i + 1]);
+      int l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out->push_back(static_cast<char>(h * 16 + l));
+      i += 2;
     }
-    if (j + 2 >= in.size()) return false;  // '%' needs two hex digits
-    int h = hex(in[j + 1]);
-    int l = hex(in[j + 2]);
-    if (h < 0 || l < 0) return false;
-    out->push_back(static_cast<char>(h * 16 + l));
-    i = j + 3;
   }
   return true;
 }
@@ -59,13 +61,12 @@ bool parseTarget(std::string_view target, std::vector<std::string>* segments, st
   size_t hash = query->find('#');
   if (hash != std::string_view::npos) *query = query->substr(0, hash);
   segments->clear();
+  segments->reserve(8);  // one allocation for the usual /scxml/session/<id>/<verb>/<name>
   size_t i = 1;
   while (i <= path.size()) {
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    std::string seg;
-    if (!percentDecode(path.substr(i, j - i), false, &seg)) return false;
-    segments->push_back(std::move(seg));
+    if (!percentDecode(path.substr(i, j - i), false, &segments->emplace_back())) return false;
     i = j + 1;
   }
   if (!segments->empty() && segments->back().empty()) segments->pop_back();  // trailing '/'

@@ -1,0 +1,178 @@
+// The HTTP server's connections, over real loopback sockets: keep-alive, pipelining, the idle
+// timeout (and that a request being served is not idle), and answers to broken requests.
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <thread>
+
+#include "http/server.h"
+
+namespace ors::http {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+// A server on its own thread whose handler echoes the target, or answers "/slow" after `slow`.
+class ServerTest : public ::testing::Test {
+ protected:
+  void startServer(ServerOptions options = {}, std::chrono::milliseconds slow = 0ms) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<Server>(ioc_, options, [this, slow](Request&& req, Reply reply) {
+      Response res{beast_http::status::ok, req.version()};
+      res.body() = std::string(req.target()) + (req.body().empty() ? "" : " " + req.body());
+      res.prepare_payload();
+      if (req.target() != "/slow") return reply(std::move(res));
+      auto timer = std::make_shared<net::steady_timer>(ioc_, slow);
+      timer->async_wait([timer, reply, res](boost::system::error_code) mutable { reply(std::move(res)); });
+    });
+    ASSERT_EQ(server_->start(), "");
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  tcp::socket connect() {
+    tcp::socket s(client_);
+    s.connect({net::ip::make_address("127.0.0.1"), server_->port()});
+    return s;
+  }
+  static void send(tcp::socket& s, const std::string& text) { net::write(s, net::buffer(text)); }
+  // One response: its status line and body (Content-Length framed).
+  static std::pair<std::string, std::string> receive(tcp::socket& s, std::string& buf) {
+    size_t end = net::read_until(s, net::dynamic_buffer(buf), "\r\n\r\n");
+    std::string head = buf.substr(0, end);
+    buf.erase(0, end);
+    size_t cl = head.find("Content-Length: ");
+    size_t length = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+    if (buf.size() < length) net::read(s, net::dynamic_buffer(buf), net::transfer_exactly(length - buf.size()));
+    std::string body = buf.substr(0, length);
+    buf.erase(0, length);
+    return {head.substr(0, head.find("\r\n")), body};
+  }
+  // Whether the server closes the connection within `deadline` (reads until EOF).
+  static bool closedWithin(tcp::socket& s, std::chrono::milliseconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    s.non_blocking(true);
+    char c;
+    while (std::chrono::steady_clock::now() < until) {
+      boost::system::error_code ec;
+      s.read_some(net::buffer(&c, 1), ec);
+      if (ec == net::error::eof || ec == net::error::connection_reset) return true;
+      if (ec && ec != net::error::would_block) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
+  net::io_context ioc_;
+  net::io_context client_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+TEST_F(ServerTest, AnswersRequestsOneAfterAnotherOnOneConnection) {
+  startServer();
+  tcp::socket s = connect();
+  std::string buf;
+  for (int i = 0; i < 3; ++i) {
+    send(s, "POST /x" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab");
+    auto [status, body] = receive(s, buf);
+    EXPECT_EQ(status, "HTTP/1.1 200 OK");
+    EXPECT_EQ(body, "/x" + std::to_string(i) + " ab");
+  }
+}
+
+TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
+  startServer();
+  tcp::socket s = connect();
+  send(s, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nzGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string buf;
+  EXPECT_EQ(receive(s, buf).second, "/a");
+  EXPECT_EQ(receive(s, buf).second, "/b z");
+  EXPECT_EQ(receive(s, buf).second, "/c");
+}
+
+TEST_F(ServerTest, ClosesAfterAnHttp10RequestOrConnectionClose) {
+  startServer();
+  tcp::socket a = connect();
+  send(a, "GET /a HTTP/1.0\r\n\r\n");
+  std::string buf;
+  EXPECT_EQ(receive(a, buf).first, "HTTP/1.0 200 OK");
+  EXPECT_TRUE(closedWithin(a, 5000ms));
+  tcp::socket b = connect();
+  send(b, "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(receive(b, buf).second, "/b");
+  EXPECT_TRUE(closedWithin(b, 5000ms));
+}
+
+TEST_F(ServerTest, ClosesIdleConnectionsButNotOnesBeingServed) {
+  ServerOptions o;
+  o.idleTimeout = 300ms;
+  startServer(o, 1200ms);
+  tcp::socket idle = connect();
+  EXPECT_TRUE(closedWithin(idle, 5000ms));
+  // Served for four idle periods: the answer still comes, on a connection still open.
+  tcp::socket busy = connect();
+  std::string buf;
+  send(busy, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(receive(busy, buf).second, "/slow");
+  send(busy, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(receive(busy, buf).second, "/after");
+  // Traffic keeps a connection open past the timeout; silence then closes it.
+  tcp::socket active = connect();
+  for (int i = 0; i < 15; ++i) {
+    std::this_thread::sleep_for(30ms);
+    send(active, "GET /tick HTTP/1.1\r\nHost: h\r\n\r\n");
+    EXPECT_EQ(receive(active, buf).second, "/tick");
+  }
+  EXPECT_TRUE(closedWithin(active, 5000ms));
+}
+
+TEST_F(ServerTest, AnswersBrokenRequestsAndClosesOnlyTheirConnection) {
+  ServerOptions o;
+  o.bodyLimit = 16;
+  o.headerLimit = 256;
+  startServer(o);
+  tcp::socket other = connect();
+  std::string buf, buf2;
+  send(other, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(receive(other, buf2).second, "/first");
+
+  tcp::socket big = connect();
+  send(big, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n12345678901234567");
+  EXPECT_EQ(receive(big, buf).first, "HTTP/1.1 413 Payload Too Large");
+  EXPECT_TRUE(closedWithin(big, 5000ms));
+
+  tcp::socket header = connect();
+  send(header, "GET /x HTTP/1.1\r\nX: " + std::string(400, 'a') + "\r\n\r\n");
+  EXPECT_EQ(receive(header, buf = {}).first, "HTTP/1.1 431 Request Header Fields Too Large");
+
+  tcp::socket garbage = connect();
+  send(garbage, "NOT HTTP\r\n\r\n");
+  EXPECT_EQ(receive(garbage, buf = {}).first, "HTTP/1.1 400 Bad Request");
+
+  // A body cut short by the client's end of sending: a 400 naming it.
+  tcp::socket half = connect();
+  send(half, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+  half.shutdown(tcp::socket::shutdown_send);
+  auto [status, body] = receive(half, buf = {});
+  EXPECT_EQ(status, "HTTP/1.1 400 Bad Request");
+  EXPECT_NE(body.find("malformed HTTP request"), std::string::npos);
+
+  send(other, "GET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(receive(other, buf2).second, "/second");
+}
+
+}  // namespace
+}  // namespace ors::http
