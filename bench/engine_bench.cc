@@ -73,6 +73,28 @@ void BM_W2_ExternalEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_W2_ExternalEvents)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// W2 as the server runs it: events spread over N live sessions, each run to completion as it
+// arrives (no batching), so per-event fixed costs and the sessions' memory footprint show.
+void BM_W2_EventsAcrossSessions(benchmark::State& state) {
+  auto doc = load("w2_external.scxml");
+  Runtime rt(&engine(), {});
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < state.range(0); ++i) ids.push_back((*rt.startSession(doc))->id());
+  rt.runUntilIdle();
+  int64_t n = 0;
+  for (auto _ : state) {
+    Event e;
+    e.name = "work";
+    e.data = boost::json::object{{"n", 1}};
+    rt.deliver(ids[static_cast<size_t>(n++ % state.range(0))], std::move(e));
+    rt.runUntilIdle();
+  }
+  for (const std::string& id : ids) rt.terminate(id);
+  rt.runUntilIdle();
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_W2_EventsAcrossSessions)->Arg(1)->Arg(2)->Arg(64)->Arg(1024)->UseRealTime();
+
 void BM_W3_Sessions(benchmark::State& state) {
   auto doc = load("w3_small.scxml");
   constexpr int kSessions = 10000;
