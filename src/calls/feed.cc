@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 #include <algorithm>
 #include <charconv>
+#include <map>
 
 #include "store/redis_cluster.h"
 
@@ -49,7 +50,10 @@ std::optional<boost::json::object> parseObject(std::string_view text) {
 
 class SqliteFeed final : public Feed {
  public:
-  ~SqliteFeed() override { sqlite3_close(db_); }
+  ~SqliteFeed() override {
+    for (auto& [sql, stmt] : polled_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
 
   Status open(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -247,30 +251,42 @@ class SqliteFeed final : public Feed {
   }
 
   // The rows (id, ts, body) of a statement, as entries.
-  Result<std::vector<Entry>> entries(Stmt& s, const std::string& what) {
+  Result<std::vector<Entry>> entries(Stmt& s, const std::string& what) { return entries(s.get(), what); }
+  Result<std::vector<Entry>> entries(sqlite3_stmt* s, const std::string& what) {
     std::vector<Entry> out;
     int rc;
-    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       Entry e;
-      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s.get(), 0))};
-      e.timeMs = sqlite3_column_int64(s.get(), 1);
-      if (auto body = parseObject(text(s.get(), 2))) e.body = std::move(*body);
+      e.id = {0, static_cast<uint64_t>(sqlite3_column_int64(s, 0))};
+      e.timeMs = sqlite3_column_int64(s, 1);
+      if (auto body = parseObject(text(s, 2))) e.body = std::move(*body);
       out.push_back(std::move(e));
     }
     if (rc != SQLITE_DONE) return error(what);
     return out;
   }
 
+  // The feed is read every few milliseconds (Service::Options::poll): its statements are
+  // prepared once, not parsed and planned again on every poll.
   Result<std::vector<Entry>> select(const char* table, FeedId after, size_t max) {
-    std::string sql = std::string("SELECT id, ts, body FROM ") + table + " WHERE id > ? ORDER BY id LIMIT ?";
-    Stmt s(db_, sql.c_str());
-    if (!s.ok()) return error(std::string("reading ") + table);
-    sqlite3_bind_int64(s.get(), 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq));
-    sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
-    return entries(s, std::string("reading ") + table);
+    sqlite3_stmt*& s = polled_[table];
+    if (!s) {
+      std::string sql = std::string("SELECT id, ts, body FROM ") + table + " WHERE id > ? ORDER BY id LIMIT ?";
+      if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        s = nullptr;
+        return error(std::string("reading ") + table);
+      }
+    }
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq));
+    sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(max));
+    Result<std::vector<Entry>> out = entries(s, std::string("reading ") + table);
+    sqlite3_reset(s);  // ends the read transaction
+    return out;
   }
 
   sqlite3* db_ = nullptr;
+  std::map<std::string, sqlite3_stmt*> polled_;  // by table
 };
 
 // ---------------------------------------------------------------- Redis Cluster
