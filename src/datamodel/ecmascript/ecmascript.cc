@@ -277,8 +277,8 @@ bool EcmaEngine::init() {
     std::fprintf(stderr, "ors: ecmascript lockdown failed: %s\n", st.message().c_str());
     return false;
   }
-  scrub_.emplace(cx_, compileGlobal("ors:scrub", "/(?:)/.exec('');"));
-  if (!scrub_->get()) return false;
+  emptyRegExp_.emplace(cx_, JS::NewUCRegExpObject(cx_, u"", 0, JS::RegExpFlags(JS::RegExpFlag::NoFlags)));
+  if (!emptyRegExp_->get()) return false;
   {
     JS::RootedObject table(cx_, JS::NewArrayObject(cx_, 0));
     if (!table) return false;
@@ -348,7 +348,7 @@ EcmaEngine::~EcmaEngine() {
     docs_.clear();
     idleDocs_.clear();
     jobs_.jobs.clear();
-    scrub_.reset();
+    emptyRegExp_.reset();
     eventGetter_.reset();
     ioGetter_.reset();
     snapWrite_.reset();

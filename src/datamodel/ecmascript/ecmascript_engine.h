@@ -22,6 +22,7 @@
 #include <js/Exception.h>
 #include <js/GCAPI.h>
 #include <js/Promise.h>
+#include <js/RegExp.h>
 #include <jsapi.h>
 
 #include "datamodel/ecmascript/ecmascript.h"
@@ -141,7 +142,7 @@ class EcmaEngine final : public Engine {
   EcmaOptions options_;
   JSContext* cx_ = nullptr;
   std::optional<JS::PersistentRootedObject> global_;
-  std::optional<JS::PersistentRootedScript> scrub_;
+  std::optional<JS::PersistentRootedObject> emptyRegExp_;  // /(?:)/, which scrubs RegExp statics
   std::optional<JS::PersistentRootedObject> eventGetter_;  // the lazy `_event` getter
   std::optional<JS::PersistentRootedObject> ioGetter_;     // the lazy `_ioprocessors` getter
   // The snapshot walk's write and read functions and the compile callback read is given.
@@ -292,11 +293,15 @@ class Entry {
       e_.running_.store(true, std::memory_order_release);
     }
     if (e_.lastSerial_ != s.serial_) {
-      // RegExp statics (RegExp.$1, lastMatch, input) live on the shared global: scrub them.
+      // RegExp statics (RegExp.$1, lastMatch, input) live on the shared global: an empty
+      // match on '' scrubs them, run from C++ (a scrub script cost ~2k instructions on every
+      // change of session; JS::ClearRegExpStatics leaves them unusable in SpiderMonkey 102).
       e_.lastSerial_ = s.serial_;
-      JS::RootedScript scrub(e_.cx_, e_.scrub_->get());
-      JS::RootedValue rv(e_.cx_);
-      if (!JS_ExecuteScript(e_.cx_, scrub, &rv)) JS_ClearPendingException(e_.cx_);
+      JS::RootedValue matched(e_.cx_);
+      size_t index = 0;
+      const char16_t none = 0;
+      if (!JS::ExecuteRegExp(e_.cx_, *e_.global_, *e_.emptyRegExp_, &none, 0, &index, true, &matched))
+        JS_ClearPendingException(e_.cx_);
     }
   }
   ~Entry() {
