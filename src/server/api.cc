@@ -164,8 +164,7 @@ void Api::handle(http::Request&& request, http::Reply reply) {
     return;
   }
   if (seg.size() >= 4 && seg[0] == "scxml" && seg[1] == "session") {
-    const std::string& id = seg[2];
-    const std::string& verb = seg[3];
+    const std::string& verb = seg[3];  // seg[2]: the session's id
     if ((verb == "event" || verb == "request") && seg.size() == 5 && !seg[4].empty()) {
       if (!post) return methodNotAllowed("POST");
       // SCXML 3.12.1: an event name is a token; no white space or control characters.
@@ -173,23 +172,23 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       bool ok = name.size() <= 512 && name.front() != '.' && name.back() != '.';
       for (unsigned char ch : name) ok = ok && ch > 0x20 && ch != 0x7f;
       if (!ok) return c.error(bh::status::bad_request, "invalid event name");
-      return sessionCall(*call, id, verb, seg[4]);
+      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), std::move(seg[4]));
     }
     if (verb == "scxml-event" && seg.size() == 4) {  // SCXML I/O processor events from other nodes
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(*call, id, verb, {});
+      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
     }
     if (verb == "basichttp" && seg.size() == 4) {  // the BasicHTTP Event I/O Processor's location
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(*call, id, verb, {});
+      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
     }
     if (verb == "query" && seg.size() == 4) {
       if (!get && !post) return methodNotAllowed("GET, POST");
-      return sessionCall(*call, id, verb, {});
+      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
     }
     if (verb == "terminate" && seg.size() == 4) {
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(*call, id, verb, {});
+      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
     }
   }
   if (seg.size() == 2 && seg[0] == "ors" && seg[1] == "interactions") {
@@ -550,17 +549,18 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
 
 // Answers once what the job changed is durable: with `ok`, or 503 naming the store's failure.
 void Api::answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok) {
+  if (!w.durable()) return ok(*call);  // in memory: at once
   w.whenDurable([call = std::move(call), ok = std::move(ok)](const Status& st) {
     if (!st) return call->error(bh::status::service_unavailable, st.message());
     ok(*call);
   });
 }
 
-void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& verb, const std::string& name) {
-  if (!isSessionId(sessionId)) return c.error(bh::status::not_found, "no session '" + sessionId + "'");
-  auto shared = std::make_shared<Call>(std::move(c));
+void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::string verb, std::string name) {
+  if (!isSessionId(sessionId)) return shared->error(bh::status::not_found, "no session '" + sessionId + "'");
   uint64_t requestNo = verb == "request" ? nextRequest_.fetch_add(1) + 1 : 0;
-  Worker::Job job = [this, shared, sessionId, verb, name, requestNo](Worker& w) {
+  Worker& worker = workerFor(sessionId);
+  Worker::Job job = [this, shared, sessionId, verb = std::move(verb), name = std::move(name), requestNo](Worker& w) {
     Call& call = *shared;
     scxml::Session* s = w.runtime().find(sessionId);
     if (!s) return call.error(bh::status::not_found, "no session '" + sessionId + "'");
@@ -629,8 +629,8 @@ void Api::sessionCall(Call& c, const std::string& sessionId, const std::string& 
                                                   {"queued", s->hasQueuedEvents()}});
   };
   // An unloaded session (persistence/unload-after) is loaded back first.
-  bool queued = workerFor(sessionId).post(
-      [sessionId, job = std::move(job)](Worker& w) mutable { w.withSession(sessionId, std::move(job)); });
+  bool queued = worker.post(
+      [sessionId = std::move(sessionId), job = std::move(job)](Worker& w) mutable { w.withSession(sessionId, std::move(job)); });
   if (!queued) {
     metrics_.rejected_busy_total.fetch_add(1);
     shared->error(bh::status::service_unavailable, "the server is busy");

@@ -66,6 +66,7 @@ class Worker {
   // Calls `then` once what the current job changed is durable (at once without a store), with
   // the store's verdict: the answer to a call waits for it.
   void whenDurable(std::function<void(const Status&)> then);
+  bool durable() const { return store_ != nullptr; }  // false: sessions live in memory only
   // Runs `then` with the session in memory: at once, or once an unloaded session is loaded back
   // from the store (persistence/unload-after). Callers post() as usual; afterJob follows.
   void withSession(const std::string& sessionId, Job then);
