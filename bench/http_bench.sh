@@ -2,6 +2,8 @@
 # HTTP benchmarks of orsd with wrk (Debian package): session starts/s, events/s on keep-alive
 # connections, latency of requests answered by <ws:response>, and resident KiB per idle session.
 # Usage: bench/http_bench.sh [BUILD_DIR]   (orsd and wrk on this machine, loopback only)
+# EXTRA="--set persistence/type=memory" runs orsd with sessions in memory only (the default
+# configuration stores them durably).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
@@ -10,7 +12,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 tmp=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 "$build/orsd" --port 0 --address 127.0.0.1 --data-dir "$tmp/data" \
-  --set "orchestration/document-roots=$shared,$here/docs" >"$tmp/log" 2>&1 &
+  --set "orchestration/document-roots=$shared,$here/docs" ${EXTRA:-} >"$tmp/log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$tmp/log" && break; sleep 0.05; done
 port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$tmp/log" | sed 's/.*://')
