@@ -28,7 +28,7 @@ done >"$tmp/ids"
 IDS=$tmp/ids wrk -t1 -c4 -d10s -s "$here/wrk/event.lua" "$url" >/dev/null
 events=$(curl -s "$url/metrics" | awk '/^ors_events_total / {print $2}')
 kill $pid; wait $pid 2>/dev/null || true
-count() { callgrind_annotate --inclusive=yes "$out" 2>/dev/null | grep -E "$1" | head -1 | awk '{gsub(",", "", $1); print $1}'; }
+count() { callgrind_annotate --inclusive=yes "$out" 2>/dev/null | grep -E "$1" | head -1 | awk '{gsub(",", "", $1); print $1}' || true; }
 total=$(count "PROGRAM TOTALS")
 init=$(count "EcmaEngine::init\(\) \[")
 poll=$(count "LazyFeed::read\(.*\) \[")

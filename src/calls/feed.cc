@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <memory>
 
 #include "store/redis_cluster.h"
 
@@ -278,11 +279,12 @@ class SqliteFeed final : public Feed {
         return error(std::string("reading ") + table);
       }
     }
-    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq));
-    sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(max));
-    Result<std::vector<Entry>> out = entries(s, std::string("reading ") + table);
-    sqlite3_reset(s);  // ends the read transaction
-    return out;
+    // Reset however this ends: a statement left stepping holds its read transaction open.
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> reset(s, sqlite3_reset);
+    if (sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(after.ms > 0 ? 0 : after.seq)) != SQLITE_OK ||
+        sqlite3_bind_int64(s, 2, static_cast<sqlite3_int64>(max)) != SQLITE_OK)
+      return error(std::string("reading ") + table);
+    return entries(s, std::string("reading ") + table);
   }
 
   sqlite3* db_ = nullptr;

@@ -30,7 +30,9 @@ namespace {
 // by hand, and keeps one idle timer armed for the connection's life rather than one per read and
 // write: the composed read of beast::tcp_stream re-armed a timer on every operation and cost
 // about a fifth of a keep-alive event's instructions. Every handler runs on the connection's
-// executor (one thread, or a strand).
+// executor (one thread, or a strand). What keeps a connection alive is its pending read or
+// write, or the Reply of the request being served; the timer only watches (a Reply dropped
+// unanswered closes the connection, as the client needs to see).
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket&& socket, const ServerOptions& options, const Handler& handler)
@@ -41,9 +43,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void start() {
     net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
-      beast::error_code ignored;
-      self->socket_.non_blocking(true, ignored);  // write() tries a direct send first
-      self->lastActive_ = Clock::now();
+      beast::error_code ec;
+      self->socket_.non_blocking(true, ec);
+      self->direct_ = !ec;  // write() tries a direct send first, never a blocking one
       self->armIdle(self->options_.idleTimeout);
       self->next();
     });
@@ -52,12 +54,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // Closes the connection once it has been idle (no byte read or written, no request being
-  // served) for the configured time.
+  // Closes the connection when a request has not arrived in full, or an answer has not been
+  // written, within the configured time of its start (as beast::tcp_stream's timeouts did: a
+  // client trickling a byte now and then does not hold a connection forever). No limit applies
+  // while a request is being served.
   void armIdle(Clock::duration after) {
     idle_.expires_after(after);
-    idle_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || self->closed_) return;
+    idle_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      std::shared_ptr<Connection> self = weak.lock();
+      if (ec || !self || self->closed_) return;
       if (self->serving_) return self->armIdle(self->options_.idleTimeout);
       Clock::duration quiet = Clock::now() - self->lastActive_;
       if (quiet < self->options_.idleTimeout) return self->armIdle(self->options_.idleTimeout - quiet);
@@ -67,6 +72,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // The next request: parsed from what is buffered already (a pipelining client), else read.
   void next() {
+    lastActive_ = Clock::now();
     parser_.emplace();
     parser_->body_limit(options_.bodyLimit);
     parser_->header_limit(static_cast<uint32_t>(options_.headerLimit));
@@ -78,7 +84,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read() {
     constexpr size_t kChunk = 4096;
     socket_.async_read_some(buffer_.prepare(kChunk), [self = shared_from_this()](beast::error_code ec, size_t n) {
-      self->lastActive_ = Clock::now();
+      if (self->closed_) return;  // closed by the timer with this completion already queued
       if (ec) {
         if (ec == net::error::eof && self->parser_->got_some()) {
           // The client stopped sending in the middle of a request.
@@ -156,17 +162,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     lastActive_ = Clock::now();
     // A direct send first: a small response to a reading client goes out at once, without a
     // trip through the event loop; what the socket does not take is written asynchronously.
-    beast::error_code ec;
-    size_t sent = socket_.write_some(net::buffer(out), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again) {
-      sent = 0;
-    } else if (ec) {
-      return close();
+    size_t sent = 0;
+    if (direct_) {
+      beast::error_code ec;
+      sent = socket_.write_some(net::buffer(out), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again) {
+        sent = 0;
+      } else if (ec) {
+        return close();
+      }
+      if (sent == out.size()) return written();
     }
-    if (sent == out.size()) return written();
     net::async_write(socket_, net::buffer(out.data() + sent, out.size() - sent),
                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->lastActive_ = Clock::now();
+                       if (self->closed_) return;
                        if (ec) return self->close();
                        self->written();
                      });
@@ -174,6 +183,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void written() {
     if (!keepAlive_) return close();
+    // A request already buffered (pipelining) is started from the event loop, never from inside
+    // the Reply that answered the previous one: its handler would run within the caller's work
+    // (in orsd, inside the session's step that gave the answer).
+    if (buffer_.size() > 0) return net::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (!self->closed_) self->next();
+      });
     next();
   }
 
@@ -197,6 +212,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point lastActive_;
   bool serving_ = false;  // a request is with the handler: no idle timeout
   bool closed_ = false;
+  bool direct_ = false;   // the socket is in non-blocking mode: answers may be sent directly
   bool keepAlive_ = true;
   unsigned version_ = 11;
 };

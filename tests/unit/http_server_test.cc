@@ -1,5 +1,6 @@
 // The HTTP server's connections, over real loopback sockets: keep-alive, pipelining, the idle
-// timeout (and that a request being served is not idle), and answers to broken requests.
+// timeout (and that a request being served is not idle), answers to broken requests, and what
+// happens to a request whose Reply is dropped.
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
@@ -19,19 +20,26 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 
-// A server on its own thread whose handler echoes the target, or answers "/slow" after `slow`.
+// A server on its own thread whose handler echoes the target at once (from inside the handler),
+// answers "/slow" after `slow`, and drops the Reply of "/drop". `depth_` counts handler calls on
+// the stack: a handler entered from inside another one's Reply is a nested call.
 class ServerTest : public ::testing::Test {
  protected:
   void startServer(ServerOptions options = {}, std::chrono::milliseconds slow = 0ms) {
     options.address = "127.0.0.1";
     options.port = 0;
     server_ = std::make_unique<Server>(ioc_, options, [this, slow](Request&& req, Reply reply) {
+      if (depth_++ > 0) nested_ = true;
       Response res{beast_http::status::ok, req.version()};
       res.body() = std::string(req.target()) + (req.body().empty() ? "" : " " + req.body());
       res.prepare_payload();
-      if (req.target() != "/slow") return reply(std::move(res));
-      auto timer = std::make_shared<net::steady_timer>(ioc_, slow);
-      timer->async_wait([timer, reply, res](boost::system::error_code) mutable { reply(std::move(res)); });
+      if (req.target() == "/slow") {
+        auto timer = std::make_shared<net::steady_timer>(ioc_, slow);
+        timer->async_wait([timer, reply, res](boost::system::error_code) mutable { reply(std::move(res)); });
+      } else if (req.target() != "/drop") {
+        reply(std::move(res));
+      }
+      --depth_;
     });
     ASSERT_EQ(server_->start(), "");
     thread_ = std::thread([this] { ioc_.run(); });
@@ -60,23 +68,33 @@ class ServerTest : public ::testing::Test {
     buf.erase(0, length);
     return {head.substr(0, head.find("\r\n")), body};
   }
-  // Whether the server closes the connection within `deadline` (reads until EOF).
+  // Whether the server closes the connection within `deadline` (reads until EOF; looks at least
+  // once).
   static bool closedWithin(tcp::socket& s, std::chrono::milliseconds deadline) {
     auto until = std::chrono::steady_clock::now() + deadline;
     s.non_blocking(true);
     char c;
-    while (std::chrono::steady_clock::now() < until) {
+    do {
       boost::system::error_code ec;
       s.read_some(net::buffer(&c, 1), ec);
-      if (ec == net::error::eof || ec == net::error::connection_reset) return true;
-      if (ec && ec != net::error::would_block) return true;
+      if (ec && ec != net::error::would_block) return true;  // EOF, reset or another end
       std::this_thread::sleep_for(5ms);
-    }
+    } while (std::chrono::steady_clock::now() < until);
     return false;
+  }
+
+  // Connections on the io_context itself, as orsd places them on its workers' (the default is a
+  // strand): an answer given on that thread is written at once.
+  ServerOptions onIoContext() {
+    ServerOptions o;
+    o.connectionExecutor = [this] { return net::any_io_executor(ioc_.get_executor()); };
+    return o;
   }
 
   net::io_context ioc_;
   net::io_context client_;
+  int depth_ = 0;        // the server thread's only
+  bool nested_ = false;
   std::unique_ptr<Server> server_;
   std::thread thread_;
 };
@@ -93,14 +111,20 @@ TEST_F(ServerTest, AnswersRequestsOneAfterAnotherOnOneConnection) {
   }
 }
 
-TEST_F(ServerTest, AnswersPipelinedRequestsInOrder) {
-  startServer();
-  tcp::socket s = connect();
-  send(s, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nzGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
-  std::string buf;
-  EXPECT_EQ(receive(s, buf).second, "/a");
-  EXPECT_EQ(receive(s, buf).second, "/b z");
-  EXPECT_EQ(receive(s, buf).second, "/c");
+TEST_F(ServerTest, AnswersPipelinedRequestsInOrderEachFromTheEventLoop) {
+  for (ServerOptions o : {ServerOptions{}, onIoContext()}) {
+    TearDown();
+    ioc_.restart();
+    startServer(o);
+    tcp::socket s = connect();
+    send(s, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nzGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    std::string buf;
+    EXPECT_EQ(receive(s, buf).second, "/a");
+    EXPECT_EQ(receive(s, buf).second, "/b z");
+    EXPECT_EQ(receive(s, buf).second, "/c");
+  }
+  // The next request's handler never ran inside the Reply that answered the one before it.
+  EXPECT_FALSE(nested_);
 }
 
 TEST_F(ServerTest, ClosesAfterAnHttp10RequestOrConnectionClose) {
@@ -117,9 +141,9 @@ TEST_F(ServerTest, ClosesAfterAnHttp10RequestOrConnectionClose) {
 }
 
 TEST_F(ServerTest, ClosesIdleConnectionsButNotOnesBeingServed) {
-  ServerOptions o;
-  o.idleTimeout = 300ms;
-  startServer(o, 1200ms);
+  ServerOptions o = onIoContext();
+  o.idleTimeout = 1000ms;
+  startServer(o, 2500ms);
   tcp::socket idle = connect();
   EXPECT_TRUE(closedWithin(idle, 5000ms));
   // Served for four idle periods: the answer still comes, on a connection still open.
@@ -132,11 +156,39 @@ TEST_F(ServerTest, ClosesIdleConnectionsButNotOnesBeingServed) {
   // Traffic keeps a connection open past the timeout; silence then closes it.
   tcp::socket active = connect();
   for (int i = 0; i < 15; ++i) {
-    std::this_thread::sleep_for(30ms);
+    std::this_thread::sleep_for(100ms);
     send(active, "GET /tick HTTP/1.1\r\nHost: h\r\n\r\n");
     EXPECT_EQ(receive(active, buf).second, "/tick");
   }
   EXPECT_TRUE(closedWithin(active, 5000ms));
+}
+
+TEST_F(ServerTest, ClosesAConnectionWhoseRequestTrickles) {
+  ServerOptions o = onIoContext();
+  o.idleTimeout = 1000ms;
+  startServer(o);
+  tcp::socket s = connect();
+  send(s, "GET /x HTTP/1.1\r\nHost: h\r\n");
+  // A header line every 100 ms: never idle for the timeout, but the request does not arrive in
+  // full within it, so the server closes (long before the 6 s this client would go on for).
+  auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  for (int i = 0; i < 60 && !closed; ++i) {
+    std::this_thread::sleep_for(100ms);
+    boost::system::error_code ec;
+    net::write(s, net::buffer(std::string("X-Trickle: 1\r\n")), ec);
+    closed = ec || closedWithin(s, 0ms);
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5000ms);
+}
+
+TEST_F(ServerTest, ClosesTheConnectionOfARequestWhoseReplyIsDropped) {
+  startServer(onIoContext());
+  tcp::socket s = connect();
+  send(s, "GET /drop HTTP/1.1\r\nHost: h\r\n\r\n");
+  // The client sees the end of the connection (and may retry), not a wait without end.
+  EXPECT_TRUE(closedWithin(s, 5000ms));
 }
 
 TEST_F(ServerTest, AnswersBrokenRequestsAndClosesOnlyTheirConnection) {
