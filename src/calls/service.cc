@@ -5,6 +5,7 @@
 
 #include "calls/assign.h"
 #include "common/ids.h"
+#include "common/thread_name.h"
 
 namespace ors::calls {
 
@@ -40,7 +41,10 @@ Service::Service(std::unique_ptr<Feed> feed, Options options, Hooks hooks)
       hooks_(std::move(hooks)),
       work_(net::make_work_guard(ioc_)),
       timer_(ioc_) {
-  thread_ = std::thread([this] { ioc_.run(); });
+  thread_ = std::thread([this] {
+    nameThread("ors-calls");
+    ioc_.run();
+  });
   net::post(ioc_, [this] { tick(); });
 }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "store/redis_store.h"
+#include "common/thread_name.h"
 
 namespace ors::server {
 
@@ -19,7 +20,10 @@ Adoption::~Adoption() { stop(); }
 
 void Adoption::start(std::string selfUrl) {
   selfUrl_ = std::move(selfUrl);
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    nameThread("ors-adoption");
+    loop();
+  });
 }
 
 void Adoption::stop() {

@@ -31,6 +31,7 @@
 #include "server/primary.h"
 #include "server/standby.h"
 #include "server/worker.h"
+#include "common/thread_name.h"
 
 namespace {
 
@@ -418,6 +419,7 @@ int main(int argc, char** argv) {
   std::function<void(bool)> takeOver = [&](bool first) {
     if (starter.joinable()) starter.join();  // the attempt before, over since it posted
     starter = std::thread([&, first] {
+      ors::nameThread("ors-start");
       auto t0 = std::chrono::steady_clock::now();
       ors::Result<std::unique_ptr<Primary>> p =
           ors::server::startPrimary(config, metrics, documents, n, remote, clusterMap.name, [&lock] { return lock.token(); }, liveNodes);
@@ -465,6 +467,7 @@ int main(int argc, char** argv) {
   std::condition_variable roleCv;
   bool roleStop = false;
   std::thread roleThread([&] {
+    ors::nameThread("ors-role");
     std::unique_lock<std::mutex> lk(roleMu);
     bool takingOver = false;
     while (!roleStop) {
@@ -521,7 +524,12 @@ int main(int argc, char** argv) {
     ioc.stop();
   });
   std::vector<std::thread> io;
-  for (unsigned i = 1; i < config.ioThreads; ++i) io.emplace_back([&ioc] { ioc.run(); });
+  for (unsigned i = 1; i < config.ioThreads; ++i) {
+    io.emplace_back([&ioc, i] {
+      ors::nameThread("ors-http-" + std::to_string(i));
+      ioc.run();
+    });
+  }
   ioc.run();
   for (auto& t : io) t.join();
   stopRole();

@@ -13,6 +13,7 @@
 #include "http/client.h"
 #include "http/url.h"
 #include "datamodel/ecmascript/ecmascript.h"
+#include "common/thread_name.h"
 
 namespace ors::server {
 
@@ -39,6 +40,7 @@ void Worker::start(std::function<bool(const std::string&, scxml::Event)> elsewhe
   std::promise<void> ready;
   auto readyFuture = ready.get_future();
   thread_ = std::thread([this, &ready, loader = std::move(loader)] {
+    nameThread("ors-worker-" + std::to_string(index_));
     dm::EcmaOptions eo;
     eo.scriptBudget = config_.scriptBudget;
     eo.vendor = {{"server", {{"name", "orsd-node" + std::to_string(config_.nodeId)},

@@ -1,8 +1,15 @@
 #include "store/store.h"
 
+#include "common/thread_name.h"
+
 namespace ors::store {
 
-void GroupCommitStore::startWriter() { writer_ = std::thread([this] { writerLoop(); }); }
+void GroupCommitStore::startWriter() {
+  writer_ = std::thread([this] {
+    nameThread("ors-store");
+    writerLoop();
+  });
+}
 
 void GroupCommitStore::submit(Batch batch) {
   {

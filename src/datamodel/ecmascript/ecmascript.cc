@@ -37,6 +37,7 @@
 #include <mozilla/Utf8.h>
 
 #include "datamodel/ecmascript/ecmascript_engine.h"
+#include "common/thread_name.h"
 
 namespace ors::dm {
 namespace {
@@ -325,7 +326,12 @@ bool EcmaEngine::init() {
   idData_ = pinnedId("data");
   if (idResult_.isVoid() || idData_.isVoid() || idEvent_.isVoid()) return false;
 
-  if (options_.scriptBudget.count() > 0) watchdog_ = std::thread([this] { watchdogLoop(); });
+  if (options_.scriptBudget.count() > 0) {
+    watchdog_ = std::thread([this] {
+      nameThread("ors-watchdog");
+      watchdogLoop();
+    });
+  }
   return true;
 }
 
