@@ -11,8 +11,17 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   $SUDO chmod +x /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
+# A mirror that fails now and then gets three tries.
+retry() {
+  local try
+  for try in 1 2 3; do
+    "$@" && return 0
+    [ "$try" = 3 ] || sleep $((try * 5))
+  done
+  return 1
+}
+retry $SUDO apt-get update -qq
+retry $SUDO apt-get install -y -qq --no-install-recommends \
   g++ cmake ninja-build pkg-config git ca-certificates \
   libmozjs-102-dev libexpat1-dev \
   libboost1.81-dev libboost-json1.81-dev python3 \
