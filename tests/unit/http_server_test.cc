@@ -146,7 +146,7 @@ TEST_F(ServerTest, ClosesIdleConnectionsButNotOnesBeingServed) {
   startServer(o, 2500ms);
   tcp::socket idle = connect();
   EXPECT_TRUE(closedWithin(idle, 5000ms));
-  // Served for four idle periods: the answer still comes, on a connection still open.
+  // Served for two and a half idle periods: the answer still comes, on a connection still open.
   tcp::socket busy = connect();
   std::string buf;
   send(busy, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
