@@ -151,7 +151,7 @@ class SqliteFeed final : public Feed {
     sqlite3_bind_int64(s.get(), 1, node);
     sqlite3_bind_int64(s.get(), 2, nowMs());
     sqlite3_bind_int64(s.get(), 3, static_cast<sqlite3_int64>(max));
-    Result<std::vector<Entry>> out = entries(s, "taking interactions");
+    Result<std::vector<Entry>> out = entries(s.get(), "taking interactions");
     if (out) std::sort(out->begin(), out->end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
     return out;
   }
@@ -166,7 +166,7 @@ class SqliteFeed final : public Feed {
     if (!s.ok()) return error("reading held interactions");
     sqlite3_bind_int64(s.get(), 1, node);
     sqlite3_bind_int64(s.get(), 2, static_cast<sqlite3_int64>(max));
-    return entries(s, "reading held interactions");
+    return entries(s.get(), "reading held interactions");
   }
   Status renew(uint32_t node) override {
     Stmt s(db_, "UPDATE interactions SET renewed = ? WHERE node = ?");
@@ -252,7 +252,6 @@ class SqliteFeed final : public Feed {
   }
 
   // The rows (id, ts, body) of a statement, as entries.
-  Result<std::vector<Entry>> entries(Stmt& s, const std::string& what) { return entries(s.get(), what); }
   Result<std::vector<Entry>> entries(sqlite3_stmt* s, const std::string& what) {
     std::vector<Entry> out;
     int rc;

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <iostream>
 
-#include "store/redis_store.h"
 #include "common/thread_name.h"
+#include "store/redis_store.h"
 
 namespace ors::server {
 

@@ -549,7 +549,6 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
 
 // Answers once what the job changed is durable: with `ok`, or 503 naming the store's failure.
 void Api::answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok) {
-  if (!w.durable()) return ok(*call);  // in memory: at once
   w.whenDurable([call = std::move(call), ok = std::move(ok)](const Status& st) {
     if (!st) return call->error(bh::status::service_unavailable, st.message());
     ok(*call);

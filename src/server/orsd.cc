@@ -20,6 +20,7 @@
 #include "cluster/cluster.h"
 #include "cluster/health.h"
 #include "common/ids.h"
+#include "common/thread_name.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "http/url.h"
@@ -31,7 +32,6 @@
 #include "server/primary.h"
 #include "server/standby.h"
 #include "server/worker.h"
-#include "common/thread_name.h"
 
 namespace {
 

@@ -10,10 +10,10 @@
 
 #include "common/hash.h"
 #include "common/ids.h"
+#include "common/thread_name.h"
 #include "http/client.h"
 #include "http/url.h"
 #include "datamodel/ecmascript/ecmascript.h"
-#include "common/thread_name.h"
 
 namespace ors::server {
 
@@ -175,11 +175,6 @@ void Worker::afterJob() {
     runtime_->fireDueTimers();
     afterJob();
   });
-}
-
-void Worker::whenDurable(std::function<void(const Status&)> then) {
-  if (!store_) return then(Status::ok());
-  durable_.push_back(std::move(then));
 }
 
 namespace {

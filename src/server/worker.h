@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "calls/feed.h"
@@ -65,8 +66,12 @@ class Worker {
   void after(std::chrono::milliseconds delay, Job job);
   // Calls `then` once what the current job changed is durable (at once without a store), with
   // the store's verdict: the answer to a call waits for it.
-  void whenDurable(std::function<void(const Status&)> then);
-  bool durable() const { return store_ != nullptr; }  // false: sessions live in memory only
+  // Without a store `then` runs at once, never stored (nor wrapped: this is on every call's path).
+  template <class F>
+  void whenDurable(F&& then) {
+    if (!store_) return then(Status::ok());
+    durable_.emplace_back(std::forward<F>(then));
+  }
   // Runs `then` with the session in memory: at once, or once an unloaded session is loaded back
   // from the store (persistence/unload-after). Callers post() as usual; afterJob follows.
   void withSession(const std::string& sessionId, Job then);

@@ -36,8 +36,8 @@
 #include <jsfriendapi.h>
 #include <mozilla/Utf8.h>
 
-#include "datamodel/ecmascript/ecmascript_engine.h"
 #include "common/thread_name.h"
+#include "datamodel/ecmascript/ecmascript_engine.h"
 
 namespace ors::dm {
 namespace {
