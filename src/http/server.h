@@ -14,10 +14,11 @@
 #include <memory>
 #include <string>
 
+#include "http/request.h"
+
 namespace ors::http {
 
 namespace beast_http = boost::beast::http;
-using Request = beast_http::request<beast_http::string_body>;
 using Response = beast_http::response<beast_http::string_body>;
 // Sends the response of one request; call it exactly once, from any thread (on the connection's
 // own thread it writes at once, without a queue hop).

@@ -7,7 +7,6 @@
 #include <iostream>
 #include <chrono>
 #include <mutex>
-#include <sstream>
 
 #include "common/ids.h"
 #include "http/client.h"
@@ -91,7 +90,7 @@ const char kHelp[] = R"HELP({
 std::string jsonString(const std::string& s) { return boost::json::serialize(boost::json::value(s)); }
 
 bool prefersText(const http::Request& req) {
-  auto accept = req[bh::field::accept];
+  auto accept = req.header("accept");
   return accept.find("text/plain") != std::string_view::npos && accept.find("json") == std::string_view::npos;
 }
 
@@ -105,7 +104,7 @@ void Api::handle(http::Request&& request, http::Reply reply) {
   Call& c = *call;
   std::vector<std::string> seg;
   std::string_view query;
-  std::string_view rawTarget(c.request.target().data(), c.request.target().size());
+  std::string_view rawTarget = c.request.target();
   if (!http::parseTarget(rawTarget, &seg, &query)) return c.error(bh::status::bad_request, "malformed request target");
   if (!http::parseForm(query, c.params)) return c.error(bh::status::bad_request, "malformed query string");
   bh::verb method = c.request.method();
@@ -115,14 +114,14 @@ void Api::handle(http::Request&& request, http::Reply reply) {
     res.set(bh::field::allow, allow);
     res.set(bh::field::content_type, "application/json");
     res.body() = boost::json::serialize(boost::json::object{
-        {"error", std::string("method ") + std::string(c.request.method_string()) + " not allowed; use " + allow}});
+        {"error", std::string("method ") + std::string(c.request.methodString()) + " not allowed; use " + allow}});
     res.prepare_payload();
     c.reply(std::move(res));
   };
 
   // Body parameters: form-encoded or JSON.
   if (post && !c.request.body().empty()) {
-    std::string_view type = c.request[bh::field::content_type];
+    std::string_view type = c.request.header("content-type");
     if (type.find("application/json") != std::string_view::npos) {
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(c.request.body(), ec);
@@ -579,7 +578,7 @@ void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::
       }
       metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
       e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
-      std::string type(call.request[bh::field::content_type]);
+      std::string type(call.request.header("content-type"));
       e.data = boost::json::object{{"param", std::move(call.params)},
                                    {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
       std::string requestId = e.sendid;
@@ -590,9 +589,7 @@ void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::
     if (verb == "basichttp") {
       // SCXML C.2, receiving: the event is named by `_scxmleventname` (else HTTP.POST); the other
       // parameters are _event.data; _event.raw is the request as received.
-      std::ostringstream raw;
-      raw << call.request;
-      scxml::Event e = basicHttpEvent(std::move(call.params), raw.str());
+      scxml::Event e = basicHttpEvent(std::move(call.params), call.request.raw());
       metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
       w.runtime().deliver(sessionId, std::move(e));
       return answerWhenDurable(w, shared, [sessionId](Call& done) {

@@ -85,7 +85,7 @@ std::string clusterNameOf(const ors::server::Config& config) {
 // The node that owns what a call names: the session's (from its id), this one for a start, or
 // nothing for calls about the instance itself (heartbeat, metrics, help, lists).
 std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, std::string* sessionId) {
-  std::string_view target(req.target().data(), req.target().size());
+  std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   if (path.find('%') == std::string_view::npos) {
     // Nothing to decode (every request of a well-behaved client): read the id in place.

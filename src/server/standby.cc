@@ -208,7 +208,7 @@ std::unique_ptr<Arbiter> makeRedisLease(const std::string& redisNodes, const std
 
 http::Response backupResponse(const http::Request& request, const std::optional<std::string>& primaryUrl,
                               const Config& config) {
-  std::string_view target(request.target().data(), request.target().size());
+  std::string_view target = request.target();
   std::vector<std::string> seg;
   std::string_view query;
   bool parsed = http::parseTarget(target, &seg, &query);
@@ -238,7 +238,7 @@ http::Response backupResponse(const http::Request& request, const std::optional<
 http::Response routedResponse(const http::Request& request, const cluster::Decision& decision,
                               const std::string& sessionId, uint32_t owner, const Config& config) {
   using Kind = cluster::Decision::Kind;
-  std::string_view target(request.target().data(), request.target().size());
+  std::string_view target = request.target();
   if (decision.kind == Kind::kOwnerUnknown)
     return http::errorResponse(request.version(), bh::status::not_found,
                                "no session '" + sessionId + "': its node " + std::to_string(owner) + " is not in the cluster");

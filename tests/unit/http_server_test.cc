@@ -127,6 +127,21 @@ TEST_F(ServerTest, AnswersPipelinedRequestsInOrderEachFromTheEventLoop) {
   EXPECT_FALSE(nested_);
 }
 
+TEST_F(ServerTest, SaysContinueToAClientWaitingToSendTheBody) {
+  startServer(onIoContext());
+  tcp::socket s = connect();
+  std::string buf;
+  send(s, "POST /big HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_EQ(receive(s, buf).first, "HTTP/1.1 100 Continue");
+  send(s, "abc");
+  auto [status, body] = receive(s, buf);
+  EXPECT_EQ(status, "HTTP/1.1 200 OK");
+  EXPECT_EQ(body, "/big abc");
+  // A body sent along with the head needs no "100 Continue".
+  send(s, "POST /eager HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nz");
+  EXPECT_EQ(receive(s, buf).first, "HTTP/1.1 200 OK");
+}
+
 TEST_F(ServerTest, ClosesAfterAnHttp10RequestOrConnectionClose) {
   startServer();
   tcp::socket a = connect();
@@ -213,6 +228,10 @@ TEST_F(ServerTest, AnswersBrokenRequestsAndClosesOnlyTheirConnection) {
   tcp::socket garbage = connect();
   send(garbage, "NOT HTTP\r\n\r\n");
   EXPECT_EQ(receive(garbage, buf = {}).first, "HTTP/1.1 400 Bad Request");
+
+  tcp::socket smuggle = connect();
+  send(smuggle, "POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(receive(smuggle, buf = {}).first, "HTTP/1.1 400 Bad Request");
 
   // A body cut short by the client's end of sending: a 400 naming it.
   tcp::socket half = connect();
