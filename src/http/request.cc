@@ -1,6 +1,6 @@
 #include "http/request.h"
 
-#include <boost/beast/http/verb.hpp>
+#include <array>
 
 namespace ors::http {
 
@@ -17,33 +17,31 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// RFC 9110 5.6.2: tchar.
-bool isTokenChar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-    case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+// Character classes, one table lookup per byte: a token's characters (RFC 9110 5.6.2 tchar);
+// a field value's (visible ASCII, SP, HT and obs-text; never CR, LF, NUL or other controls); a
+// request target's (visible ASCII and obs-text).
+enum : uint8_t { kTokenChar = 1, kValueChar = 2, kTargetChar = 4 };
+constexpr auto kCharClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool visible = c > 0x20 && c != 0x7f;
+    if (visible || c == ' ' || c == '\t') t[c] |= kValueChar;
+    if (visible) t[c] |= kTargetChar;
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (alnum || (c < 0x80 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos))
+      t[c] |= kTokenChar;
   }
-}
+  return t;
+}();
 
-bool isToken(std::string_view s) {
-  if (s.empty()) return false;
+bool all(std::string_view s, uint8_t cls) {
   for (unsigned char c : s)
-    if (!isTokenChar(c)) return false;
+    if (!(kCharClass[c] & cls)) return false;
   return true;
 }
 
-// A field value's characters: visible ASCII, SP, HT and obs-text; never CR, LF, NUL or other
-// control characters.
-bool isFieldValue(std::string_view s) {
-  for (unsigned char c : s)
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  return true;
-}
+bool isToken(std::string_view s) { return !s.empty() && all(s, kTokenChar); }
+bool isFieldValue(std::string_view s) { return all(s, kValueChar); }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -232,8 +230,7 @@ bool RequestParser::parseFields(std::string_view head) {
                    version = line.substr(sp2 + 1);
   if (!isToken(method)) return bad("invalid method");
   if (target.empty()) return bad("empty request target");
-  for (unsigned char c : target)
-    if (c <= 0x20 || c == 0x7f) return bad("invalid character in the request target");
+  if (!all(target, kTargetChar)) return bad("invalid character in the request target");
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
       version[5] > '9' || version[7] < '0' || version[7] > '9')
     return bad("invalid HTTP version");

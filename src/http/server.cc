@@ -16,11 +16,10 @@ namespace beast = boost::beast;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-Response errorResponse(unsigned version, beast_http::status status, const std::string& message) {
-  Response res{status, version};
+Response errorResponse(beast_http::status status, const std::string& message) {
+  Response res{status};
   res.set(beast_http::field::content_type, "application/json");
   res.body() = boost::json::serialize(boost::json::object{{"error", message}});
-  res.prepare_payload();
   return res;
 }
 
@@ -135,35 +134,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Malformed or oversized: answer once, then close this connection only.
   void fail(unsigned status, const std::string& message) {
     keepAlive_ = false;
-    write(errorResponse(11, static_cast<beast_http::status>(status), message));
+    write(errorResponse(static_cast<beast_http::status>(status), message));
   }
 
   void write(Response res) {
     serving_ = false;
     if (closed_) return;
-    res.version(version_);
-    res.keep_alive(keepAlive_);
-    if (!res.has_content_length() && !res.chunked()) res.prepare_payload();
-    // Serialised by hand into one buffer: one sendmsg, and much cheaper than Beast's generic
-    // buffer-sequence serializer for these small responses.
+    // Serialised into one buffer: one send.
     std::string& out = out_;
     out.clear();
     out.reserve(160 + res.body().size());
     out += interim_;  // what is left of a "100 Continue"
     interim_.clear();
-    out += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out += std::to_string(res.result_int());
-    out += ' ';
-    out.append(res.reason().data(), res.reason().size());
-    out += "\r\n";
-    for (const auto& f : res) {
-      out.append(f.name_string().data(), f.name_string().size());
-      out += ": ";
-      out.append(f.value().data(), f.value().size());
-      out += "\r\n";
-    }
-    out += "\r\n";
-    out += res.body();
+    res.writeTo(out, version_, keepAlive_);
     lastActive_ = Clock::now();
     // A direct send first: a small response to a reading client goes out at once, without a
     // trip through the event loop; what the socket does not take is written asynchronously.

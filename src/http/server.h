@@ -7,19 +7,17 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "http/request.h"
+#include "http/response.h"
 
 namespace ors::http {
 
 namespace beast_http = boost::beast::http;
-using Response = beast_http::response<beast_http::string_body>;
 // Sends the response of one request; call it exactly once, from any thread (on the connection's
 // own thread it writes at once, without a queue hop).
 using Reply = std::function<void(Response)>;
@@ -37,7 +35,7 @@ struct ServerOptions {
 };
 
 // A JSON error body: {"error": message}.
-Response errorResponse(unsigned version, beast_http::status status, const std::string& message);
+Response errorResponse(beast_http::status status, const std::string& message);
 
 class Server {
  public:

@@ -27,34 +27,31 @@ struct Api::Call {
 
   // Every answer goes through here, once: the call's metrics, then the connection.
   void reply(http::Response res) {
-    if (res.result_int() >= 400 && res.result_int() < 500) metrics->http_errors_total.fetch_add(1, std::memory_order_relaxed);
+    if (res.code() >= 400 && res.code() < 500) metrics->http_errors_total.fetch_add(1, std::memory_order_relaxed);
     metrics->func_execution_time.observe(Clock::now() - received);
     replyTo(std::move(res));
   }
   // A JSON body written as text, for the hot answers (strings escaped as JSON requires).
   void jsonText(bh::status st, std::string body) { text(st, std::move(body), "application/json"); }
   void json(bh::status st, const boost::json::value& body, const std::string& cookie = {}) {
-    http::Response res{st, request.version()};
+    http::Response res{st};
     res.set(bh::field::content_type, "application/json");
     if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
     res.body() = boost::json::serialize(body);
-    res.prepare_payload();
     reply(std::move(res));
   }
   void text(bh::status st, std::string body, const char* type = "text/plain") {
-    http::Response res{st, request.version()};
+    http::Response res{st};
     res.set(bh::field::content_type, type);
     res.body() = std::move(body);
-    res.prepare_payload();
     reply(std::move(res));
   }
   void error(bh::status st, const std::string& message, boost::json::object extra = {}) {
     extra["error"] = message;
-    http::Response res{st, request.version()};
+    http::Response res{st};
     res.set(bh::field::content_type, "application/json");
     if (st == bh::status::service_unavailable) res.set(bh::field::retry_after, "1");
     res.body() = boost::json::serialize(extra);
-    res.prepare_payload();
     reply(std::move(res));
   }
 };
@@ -110,12 +107,11 @@ void Api::handle(http::Request&& request, http::Reply reply) {
   bh::verb method = c.request.method();
   bool get = method == bh::verb::get, post = method == bh::verb::post;
   auto methodNotAllowed = [&](const char* allow) {
-    http::Response res{bh::status::method_not_allowed, c.request.version()};
+    http::Response res{bh::status::method_not_allowed};
     res.set(bh::field::allow, allow);
     res.set(bh::field::content_type, "application/json");
     res.body() = boost::json::serialize(boost::json::object{
         {"error", std::string("method ") + std::string(c.request.methodString()) + " not allowed; use " + allow}});
-    res.prepare_payload();
     c.reply(std::move(res));
   };
 
@@ -530,11 +526,10 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
         return call.error(bh::status::service_unavailable, st.message());
       }
       if (prefersText(call.request)) {
-        http::Response res{bh::status::ok, call.request.version()};
+        http::Response res{bh::status::ok};
         res.set(bh::field::content_type, "text/plain");
         if (!cookie.empty()) res.set(bh::field::set_cookie, cookie);
         res.body() = id;
-        res.prepare_payload();
         return call.reply(std::move(res));
       }
       call.json(bh::status::ok, boost::json::object{{"sessionid", id}}, cookie);
@@ -582,7 +577,7 @@ void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::
       e.data = boost::json::object{{"param", std::move(call.params)},
                                    {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
       std::string requestId = e.sendid;
-      w.awaitResponse(sessionId, requestId, call.request.version(), [shared](http::Response r) { shared->reply(std::move(r)); });
+      w.awaitResponse(sessionId, requestId, [shared](http::Response r) { shared->reply(std::move(r)); });
       w.runtime().deliver(sessionId, std::move(e));
       return;
     }

@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
   ors::http::Server server(ioc, so, [&](ors::http::Request&& req, ors::http::Reply reply) {
     Primary* p = ready.load(std::memory_order_acquire);
     if ((!p && lock.held()) || (p && (suspended.load(std::memory_order_relaxed) || lock.expired()))) {
-      auto res = ors::http::errorResponse(req.version(), ors::http::beast_http::status::service_unavailable,
+      auto res = ors::http::errorResponse(ors::http::beast_http::status::service_unavailable,
                                           p ? "the session store is unreachable (Redis does not answer); retry"
                                             : "the server is starting (restoring sessions)");
       res.set(ors::http::beast_http::field::retry_after, "1");
@@ -256,20 +256,19 @@ int main(int argc, char** argv) {
       if (d.kind == ors::cluster::Decision::Kind::kServeHere) return p->api->handle(std::move(req), std::move(reply));
       auto res = ors::server::routedResponse(req, d, sessionId, *owner, config);
       metrics.redirect_time.observe(std::chrono::steady_clock::now() - t0);
-      if (res.result() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
+      if (res.status() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
       return reply(std::move(res));
     }
     if (p) return p->api->handle(std::move(req), std::move(reply));
     if (req.target() == "/metrics" && req.method() == ors::http::beast_http::verb::get) {
       // Each instance's own counters (a backup's redirects among them), for whoever scrapes it.
-      ors::http::Response res{ors::http::beast_http::status::ok, req.version()};
+      ors::http::Response res{ors::http::beast_http::status::ok};
       res.set(ors::http::beast_http::field::content_type, "text/plain; version=0.0.4");
       res.body() = metrics.render();
-      res.prepare_payload();
       return reply(std::move(res));
     }
     auto res = ors::server::backupResponse(req, lock.primaryUrl(), config);
-    if (res.result() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
+    if (res.status() == ors::http::beast_http::status::temporary_redirect) metrics.redirects_total.fetch_add(1, std::memory_order_relaxed);
     reply(std::move(res));
   });
   std::string err = server.start();

@@ -213,25 +213,23 @@ http::Response backupResponse(const http::Request& request, const std::optional<
   std::string_view query;
   bool parsed = http::parseTarget(target, &seg, &query);
   if (parsed && seg.size() == 1 && seg[0] == "heartbeat") {
-    http::Response res{static_cast<bh::status>(config.heartbeatBackupStatus), request.version()};
+    http::Response res{static_cast<bh::status>(config.heartbeatBackupStatus)};
     res.set(bh::field::content_type, "text/plain");
     res.body() = "backup\n";
-    res.prepare_payload();
     return res;
   }
   if (!primaryUrl) {
-    http::Response res = http::errorResponse(request.version(), bh::status::service_unavailable,
+    http::Response res = http::errorResponse(bh::status::service_unavailable,
                                              "this instance is a backup and its primary is not known yet");
     res.set(bh::field::retry_after, "1");
     return res;
   }
-  http::Response res{bh::status::temporary_redirect, request.version()};
+  http::Response res{bh::status::temporary_redirect};
   res.set(bh::field::location, *primaryUrl + std::string(target));
   if (config.cookie && parsed && seg.size() >= 3 && seg[0] == "scxml" && seg[1] == "session" && isSessionId(seg[2]))
     res.set(bh::field::set_cookie, "ORSSESSIONID=" + seg[2] + ".node" + std::to_string(config.nodeId) + "; Path=/");
   res.set(bh::field::content_type, "application/json");
   res.body() = boost::json::serialize(boost::json::object{{"redirect", *primaryUrl}, {"reason", "this instance is a backup"}});
-  res.prepare_payload();
   return res;
 }
 
@@ -240,15 +238,15 @@ http::Response routedResponse(const http::Request& request, const cluster::Decis
   using Kind = cluster::Decision::Kind;
   std::string_view target = request.target();
   if (decision.kind == Kind::kOwnerUnknown)
-    return http::errorResponse(request.version(), bh::status::not_found,
+    return http::errorResponse(bh::status::not_found,
                                "no session '" + sessionId + "': its node " + std::to_string(owner) + " is not in the cluster");
   if (decision.kind == Kind::kOwnerDown) {
-    http::Response res = http::errorResponse(request.version(), bh::status::service_unavailable,
+    http::Response res = http::errorResponse(bh::status::service_unavailable,
                                              "node " + std::to_string(owner) + ", which owns this session, is not reachable");
     res.set(bh::field::retry_after, "1");
     return res;
   }
-  http::Response res{bh::status::temporary_redirect, request.version()};
+  http::Response res{bh::status::temporary_redirect};
   res.set(bh::field::location, decision.location + std::string(target));
   if (config.cookie && !sessionId.empty())
     res.set(bh::field::set_cookie, "ORSSESSIONID=" + sessionId + ".node" + std::to_string(owner) + "; Path=/");
@@ -258,7 +256,6 @@ http::Response routedResponse(const http::Request& request, const cluster::Decis
       {"reason", decision.kind == Kind::kRedirectExternal  ? "another node owns this session (its external-url)"
                  : decision.kind == Kind::kRedirectAdopter ? "its node is down; another node adopted its sessions"
                                                            : "served by the owning node's primary"}});
-  res.prepare_payload();
   return res;
 }
 

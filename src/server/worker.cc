@@ -134,7 +134,7 @@ void Worker::run() {
 void Worker::stop() {
   if (!thread_.joinable()) return;
   net::post(ioc_, [this] {
-    for (auto& [id, p] : pending_) p.reply(http::errorResponse(p.version, http::beast_http::status::service_unavailable, "server is shutting down"));
+    for (auto& [id, p] : pending_) p.reply(http::errorResponse(http::beast_http::status::service_unavailable, "server is shutting down"));
     pending_.clear();
     timer_->cancel();
     wakeTimer_->cancel();
@@ -684,36 +684,34 @@ scxml::SendOutcome Worker::sendBasicHttp(const std::string& fromId, scxml::SendR
   return scxml::SendOutcome::kOk;
 }
 
-void Worker::awaitResponse(const std::string& sessionId, const std::string& requestId, unsigned httpVersion,
-                           http::Reply reply) {
+void Worker::awaitResponse(const std::string& sessionId, const std::string& requestId, http::Reply reply) {
   auto timer = std::make_unique<net::steady_timer>(ioc_, config_.requestTimeout);
   timer->async_wait([this, requestId](boost::system::error_code ec) {
     if (ec) return;
     auto it = pending_.find(requestId);
     if (it == pending_.end()) return;
     metrics_.requests_timed_out_total.fetch_add(1);
-    it->second.reply(http::errorResponse(it->second.version, http::beast_http::status::gateway_timeout,
+    it->second.reply(http::errorResponse(http::beast_http::status::gateway_timeout,
                                          "the session did not answer request " + requestId + " in time"));
     pending_.erase(it);
   });
-  pending_[requestId] = Pending{sessionId, std::move(reply), httpVersion, std::move(timer)};
+  pending_[requestId] = Pending{sessionId, std::move(reply), std::move(timer)};
 }
 
 void Worker::onRespond(const std::string& requestid, const std::string& type, const std::string& resultcode,
                        const scxml::Value& params) {
   auto it = pending_.find(requestid);
   if (it == pending_.end()) return;  // already timed out, or not a request of this worker
-  http::Response res{http::beast_http::status::ok, it->second.version};
+  http::Response res{http::beast_http::status::ok};
   res.set(http::beast_http::field::content_type, "application/json");
   boost::json::object body{{"requestid", requestid}, {"type", type}, {"params", params}};
   if (!resultcode.empty()) body["resultcode"] = resultcode;
   res.body() = boost::json::serialize(body);
-  res.prepare_payload();
   it->second.timer->cancel();
   // The answer leaves once the step that gave it is durable.
-  whenDurable([reply = std::move(it->second.reply), res = std::move(res), version = it->second.version](const Status& st) mutable {
+  whenDurable([reply = std::move(it->second.reply), res = std::move(res)](const Status& st) mutable {
     if (st) return reply(std::move(res));
-    reply(http::errorResponse(version, http::beast_http::status::service_unavailable, st.message()));
+    reply(http::errorResponse(http::beast_http::status::service_unavailable, st.message()));
   });
   pending_.erase(it);
 }

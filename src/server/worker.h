@@ -60,8 +60,7 @@ class Worker {
   scxml::Runtime& runtime() { return *runtime_; }
   std::string newSessionId() const;  // an id of this node that maps to this worker
   // Holds `reply` until the session answers `requestId` with <ws:response>, or 504 at timeout.
-  void awaitResponse(const std::string& sessionId, const std::string& requestId, unsigned httpVersion,
-                     http::Reply reply);
+  void awaitResponse(const std::string& sessionId, const std::string& requestId, http::Reply reply);
   // Runs `job` on this worker after `delay` (e.g. a start with a future idealtime).
   void after(std::chrono::milliseconds delay, Job job);
   // Calls `then` once what the current job changed is durable (at once without a store), with
@@ -159,7 +158,6 @@ class Worker {
   struct Pending {
     std::string sessionId;
     http::Reply reply;
-    unsigned version;
     std::unique_ptr<boost::asio::steady_timer> timer;
   };
   std::map<std::string, Pending> pending_;  // worker thread only

@@ -30,9 +30,8 @@ class ServerTest : public ::testing::Test {
     options.port = 0;
     server_ = std::make_unique<Server>(ioc_, options, [this, slow](Request&& req, Reply reply) {
       if (depth_++ > 0) nested_ = true;
-      Response res{beast_http::status::ok, req.version()};
+      Response res{beast_http::status::ok};
       res.body() = std::string(req.target()) + (req.body().empty() ? "" : " " + req.body());
-      res.prepare_payload();
       if (req.target() == "/slow") {
         auto timer = std::make_shared<net::steady_timer>(ioc_, slow);
         timer->async_wait([timer, reply, res](boost::system::error_code) mutable { reply(std::move(res)); });

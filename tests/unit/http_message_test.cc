@@ -1,10 +1,12 @@
-// The HTTP/1.x request parser: heads, bodies by Content-Length and chunked, requests arriving a
-// byte at a time and pipelined, and the answer to each kind of broken or oversized request.
+// HTTP/1.x messages. The request parser: heads, bodies by Content-Length and chunked, requests
+// arriving a byte at a time and pipelined, and the answer to each kind of broken or oversized
+// request. Responses: fields, and the wire form for each version and connection fate.
 #include <gtest/gtest.h>
 
 #include <optional>
 
 #include "http/request.h"
+#include "http/response.h"
 
 namespace ors::http {
 namespace {
@@ -222,6 +224,38 @@ TEST(HttpRequestParser, BuildsARequestByHand) {
   EXPECT_EQ(r.target(), "/x?y=1");
   EXPECT_EQ(r.header("content-type"), "application/json");
   EXPECT_TRUE(r.keepAlive());
+}
+
+TEST(HttpResponse, SetsFieldsByNameWithoutCase) {
+  Response r(bh::status::created);
+  r.set(bh::field::content_type, "text/plain");
+  r.set("X-One", "1");
+  r.set("content-type", "application/json");
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  EXPECT_EQ(r.header("x-one"), "1");
+  EXPECT_EQ(r.header("absent"), "");
+  EXPECT_EQ(r.code(), 201u);
+  // A value cannot smuggle in a field of its own.
+  r.set("Location", "/a\r\nSet-Cookie: x=1");
+  EXPECT_EQ(r.header("set-cookie"), "");
+}
+
+TEST(HttpResponse, WritesTheWireFormForEachVersionAndConnectionFate) {
+  Response r(bh::status::not_found);
+  r.set(bh::field::content_type, "application/json");
+  r.body() = "{}";
+  std::string out;
+  r.writeTo(out, 11, true);
+  EXPECT_EQ(out, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+  out.clear();
+  r.writeTo(out, 11, false);
+  EXPECT_EQ(out, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}");
+  out.clear();
+  r.writeTo(out, 10, true);
+  EXPECT_EQ(out, "HTTP/1.0 404 Not Found\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}");
+  out.clear();
+  Response(bh::status::ok).writeTo(out, 10, false);
+  EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
 }
 
 }  // namespace
