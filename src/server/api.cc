@@ -24,6 +24,7 @@ struct Api::Call {
   Metrics* metrics = nullptr;
   boost::json::object params;  // query string, then form or JSON body
   Clock::time_point received = Clock::now();
+  std::string sessionId, verb, name;  // of a call to a session: /scxml/session/<id>/<verb>[/<name>]
 
   // Every answer goes through here, once: the call's metrics, then the connection.
   void reply(http::Response res) {
@@ -83,8 +84,16 @@ const char kHelp[] = R"HELP({
   ]
 })HELP";
 
-// `s` as a JSON string literal.
-std::string jsonString(const std::string& s) { return boost::json::serialize(boost::json::value(s)); }
+// Appends `s` as a JSON string literal: copied as is when nothing needs escaping (event names).
+void appendJsonString(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (unsigned char c : s) plain = plain && c >= 0x20 && c != '"' && c != '\\' && c < 0x7f;
+  if (!plain) {
+    out += boost::json::serialize(boost::json::string(boost::json::string_view(s.data(), s.size())));
+    return;
+  }
+  out.append("\"").append(s).append("\"");
+}
 
 bool prefersText(const http::Request& req) {
   auto accept = req.header("accept");
@@ -542,8 +551,9 @@ void Api::startDocument(std::shared_ptr<Call> shared, std::shared_ptr<const scxm
 }
 
 // Answers once what the job changed is durable: with `ok`, or 503 naming the store's failure.
-void Api::answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok) {
-  w.whenDurable([call = std::move(call), ok = std::move(ok)](const Status& st) {
+template <class F>
+void Api::answerWhenDurable(Worker& w, const std::shared_ptr<Call>& call, F&& ok) {
+  w.whenDurable([call, ok = std::forward<F>(ok)](const Status& st) {
     if (!st) return call->error(bh::status::service_unavailable, st.message());
     ok(*call);
   });
@@ -552,80 +562,94 @@ void Api::answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function
 void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::string verb, std::string name) {
   if (!isSessionId(sessionId)) return shared->error(bh::status::not_found, "no session '" + sessionId + "'");
   uint64_t requestNo = verb == "request" ? nextRequest_.fetch_add(1) + 1 : 0;
-  Worker& worker = workerFor(sessionId);
-  Worker::Job job = [this, shared, sessionId, verb = std::move(verb), name = std::move(name), requestNo](Worker& w) {
-    Call& call = *shared;
-    scxml::Session* s = w.runtime().find(sessionId);
-    if (!s) return call.error(bh::status::not_found, "no session '" + sessionId + "'");
-    if (verb == "event" || verb == "request") {
-      metrics_.scxml_event_queuing_time.observe(Clock::now() - call.received);
-      scxml::Event e;
-      e.name = name;
-      e.type = scxml::Event::Type::kExternal;
-      e.origintype = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
-      if (verb == "event") {
-        metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
-        if (!call.params.empty()) e.data = std::move(call.params);
-        w.runtime().deliver(sessionId, std::move(e));
-        return answerWhenDurable(w, shared, [sessionId, name](Call& done) {
-          done.jsonText(bh::status::ok, R"({"sessionid":")" + sessionId + R"(","event":)" + jsonString(name) + "}");
-        });
-      }
-      metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
-      e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
-      std::string type(call.request.header("content-type"));
-      e.data = boost::json::object{{"param", std::move(call.params)},
-                                   {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
-      std::string requestId = e.sendid;
-      w.awaitResponse(sessionId, requestId, [shared](http::Response r) { shared->reply(std::move(r)); });
-      w.runtime().deliver(sessionId, std::move(e));
-      return;
-    }
-    if (verb == "basichttp") {
-      // SCXML C.2, receiving: the event is named by `_scxmleventname` (else HTTP.POST); the other
-      // parameters are _event.data; _event.raw is the request as received.
-      scxml::Event e = basicHttpEvent(std::move(call.params), call.request.raw());
-      metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
-      w.runtime().deliver(sessionId, std::move(e));
-      return answerWhenDurable(w, shared, [sessionId](Call& done) {
-        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
-      });
-    }
-    if (verb == "scxml-event") {
-      // The body is the event as another node's session sent it (scxml::eventToValue).
-      scxml::Event e;
-      if (!scxml::eventFromValue(boost::json::value(call.params), &e) || e.name.empty())
-        return call.error(bh::status::bad_request, "the body is not an SCXML event (name, type, data ...)");
-      e.type = scxml::Event::Type::kExternal;
-      metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
-      w.runtime().deliver(sessionId, std::move(e));
-      return answerWhenDurable(w, shared, [sessionId](Call& done) {
-        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}});
-      });
-    }
-    if (verb == "terminate") {
-      w.runtime().terminate(sessionId);
-      metrics_.sessions_ended_total.fetch_add(1);
-      return answerWhenDurable(w, shared, [sessionId](Call& done) {
-        done.json(bh::status::ok, boost::json::object{{"sessionid", sessionId}, {"terminated", true}});
-      });
-    }
-    // query
-    boost::json::array states;
-    for (const std::string& st : s->activeAtomicStates()) states.push_back(boost::json::value(st));
-    call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId},
-                                                  {"name", s->document().name},
-                                                  {"src", s->document().url},
-                                                  {"configuration", std::move(states)},
-                                                  {"queued", s->hasQueuedEvents()}});
-  };
+  Call& c = *shared;
+  c.sessionId = std::move(sessionId);
+  c.verb = std::move(verb);
+  c.name = std::move(name);
+  Worker& worker = workerFor(c.sessionId);
   // An unloaded session (persistence/unload-after) is loaded back first.
-  bool queued = worker.post(
-      [sessionId = std::move(sessionId), job = std::move(job)](Worker& w) mutable { w.withSession(sessionId, std::move(job)); });
+  bool queued = worker.post([this, shared, requestNo](Worker& w) {
+    w.withSession(shared->sessionId, [this, shared, requestNo](Worker& w2) { runSessionCall(w2, shared, requestNo); });
+  });
   if (!queued) {
     metrics_.rejected_busy_total.fetch_add(1);
     shared->error(bh::status::service_unavailable, "the server is busy");
   }
+}
+
+// On the session's worker, with the session in memory if it exists.
+void Api::runSessionCall(Worker& w, const std::shared_ptr<Call>& shared, uint64_t requestNo) {
+  Call& call = *shared;
+  const std::string& sessionId = call.sessionId;
+  const std::string& verb = call.verb;
+  const std::string& name = call.name;
+  scxml::Session* s = w.runtime().find(sessionId);
+  if (!s) return call.error(bh::status::not_found, "no session '" + sessionId + "'");
+  if (verb == "event" || verb == "request") {
+    metrics_.scxml_event_queuing_time.observe(Clock::now() - call.received);
+    scxml::Event e;
+    e.name = name;
+    e.type = scxml::Event::Type::kExternal;
+    e.origintype = "http://www.w3.org/TR/scxml/#BasicHTTPEventProcessor";
+    if (verb == "event") {
+      metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+      if (!call.params.empty()) e.data = std::move(call.params);
+      w.runtime().deliver(sessionId, std::move(e));
+      return answerWhenDurable(w, shared, [](Call& done) {
+        std::string body;
+        body.reserve(48 + done.sessionId.size() + done.name.size());
+        body.append(R"({"sessionid":")").append(done.sessionId).append(R"(","event":)");
+        appendJsonString(body, done.name);
+        done.jsonText(bh::status::ok, std::move(body.append("}")));
+      });
+    }
+    metrics_.requests_total.fetch_add(1, std::memory_order_relaxed);
+    e.sendid = "req" + std::to_string(requestNo) + "." + sessionId.substr(24);
+    std::string type(call.request.header("content-type"));
+    e.data = boost::json::object{{"param", std::move(call.params)},
+                                 {"paramtype", type.empty() ? "application/x-www-form-urlencoded" : type}};
+    std::string requestId = e.sendid;
+    w.awaitResponse(sessionId, requestId, [shared](http::Response r) { shared->reply(std::move(r)); });
+    w.runtime().deliver(sessionId, std::move(e));
+    return;
+  }
+  if (verb == "basichttp") {
+    // SCXML C.2, receiving: the event is named by `_scxmleventname` (else HTTP.POST); the other
+    // parameters are _event.data; _event.raw is the request as received.
+    scxml::Event e = basicHttpEvent(std::move(call.params), call.request.raw());
+    metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+    w.runtime().deliver(sessionId, std::move(e));
+    return answerWhenDurable(w, shared, [](Call& done) {
+      done.json(bh::status::ok, boost::json::object{{"sessionid", done.sessionId}});
+    });
+  }
+  if (verb == "scxml-event") {
+    // The body is the event as another node's session sent it (scxml::eventToValue).
+    scxml::Event e;
+    if (!scxml::eventFromValue(boost::json::value(call.params), &e) || e.name.empty())
+      return call.error(bh::status::bad_request, "the body is not an SCXML event (name, type, data ...)");
+    e.type = scxml::Event::Type::kExternal;
+    metrics_.events_total.fetch_add(1, std::memory_order_relaxed);
+    w.runtime().deliver(sessionId, std::move(e));
+    return answerWhenDurable(w, shared, [](Call& done) {
+      done.json(bh::status::ok, boost::json::object{{"sessionid", done.sessionId}});
+    });
+  }
+  if (verb == "terminate") {
+    w.runtime().terminate(sessionId);
+    metrics_.sessions_ended_total.fetch_add(1);
+    return answerWhenDurable(w, shared, [](Call& done) {
+      done.json(bh::status::ok, boost::json::object{{"sessionid", done.sessionId}, {"terminated", true}});
+    });
+  }
+  // query
+  boost::json::array states;
+  for (const std::string& st : s->activeAtomicStates()) states.push_back(boost::json::value(st));
+  call.json(bh::status::ok, boost::json::object{{"sessionid", sessionId},
+                                                {"name", s->document().name},
+                                                {"src", s->document().url},
+                                                {"configuration", std::move(states)},
+                                                {"queued", s->hasQueuedEvents()}});
 }
 
 void Api::listSessions(Call& c) {

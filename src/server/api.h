@@ -37,6 +37,7 @@ class Api {
   void startDocument(std::shared_ptr<Call> call, std::shared_ptr<const scxml::Document> document,
                      boost::json::object data, std::chrono::milliseconds delay, Worker& w);
   void sessionCall(std::shared_ptr<Call> call, std::string sessionId, std::string verb, std::string name);
+  void runSessionCall(Worker& w, const std::shared_ptr<Call>& call, uint64_t requestNo);
   void listSessions(Call& call);
   void callEvents(std::shared_ptr<Call> call);
   void callReplies(std::shared_ptr<Call> call);
@@ -56,7 +57,8 @@ class Api {
     std::function<void(DocumentCache::Loaded)> then;
   };
   void fetchHttpFiles(std::shared_ptr<HttpLoad> load, std::vector<std::string> files, Worker& w);
-  void answerWhenDurable(Worker& w, std::shared_ptr<Call> call, std::function<void(Call&)> ok);
+  template <class F>
+  void answerWhenDurable(Worker& w, const std::shared_ptr<Call>& call, F&& ok);
   Worker& workerFor(const std::string& sessionId);
 
   const Config& config_;

@@ -491,8 +491,7 @@ bool Worker::deliverMissing(const std::string& sessionId, scxml::Event e) {
   return true;
 }
 
-void Worker::withSession(const std::string& sessionId, Job then) {
-  if (!unloaded_.count(sessionId) || runtime_->find(sessionId)) return then(*this);
+void Worker::loadThen(const std::string& sessionId, Job then) {
   auto& waiting = loading_[sessionId];
   waiting.push_back(std::move(then));
   if (waiting.size() > 1) return;  // a load is under way

@@ -73,7 +73,11 @@ class Worker {
   }
   // Runs `then` with the session in memory: at once, or once an unloaded session is loaded back
   // from the store (persistence/unload-after). Callers post() as usual; afterJob follows.
-  void withSession(const std::string& sessionId, Job then);
+  template <class F>
+  void withSession(const std::string& sessionId, F&& then) {
+    if (!unloaded_.count(sessionId) || runtime_->find(sessionId)) return then(*this);  // the usual case: no wrapping
+    loadThen(sessionId, Job(std::forward<F>(then)));
+  }
   // Ids of the sessions of this worker that are stored but not in memory.
   const std::unordered_set<std::string>& unloaded() const { return unloaded_; }
   // Start-up: brings back stored sessions of this worker (documents by hash). Returns how many
@@ -155,6 +159,7 @@ class Worker {
   Publish publishActions_;
   std::function<void(const std::string&, const std::string&)> callEnded_;
   void publish(std::vector<boost::json::object> actions);
+  void loadThen(const std::string& sessionId, Job then);  // loads an unloaded session back, then runs `then`
   struct Pending {
     std::string sessionId;
     http::Reply reply;
