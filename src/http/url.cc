@@ -9,16 +9,16 @@ int hex(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-}  // namespace
 
-bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
+// Appends the decoding of `in` to `out`.
+bool decodeInto(std::string_view in, bool plusAsSpace, std::string* out) {
   // One pass over the bytes: the usual input (a path segment, a session id) has nothing to
   // decode and is copied in one go; find_first_of on a character set costs a call per byte.
   size_t i = 0;
   while (i < in.size() && in[i] != '%' && !(plusAsSpace && in[i] == '+')) ++i;
-  out->assign(in.data(), i);
+  out->append(in.data(), i);
   if (i == in.size()) return true;
-  out->reserve(in.size());
+  out->reserve(out->size() + in.size() - i);
   for (; i < in.size(); ++i) {
     char c = in[i];
     if (c == '+' && plusAsSpace) {
@@ -37,6 +37,13 @@ bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
   return true;
 }
 
+}  // namespace
+
+bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out) {
+  out->clear();
+  return decodeInto(in, plusAsSpace, out);
+}
+
 std::string percentEncode(std::string_view in) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
@@ -53,23 +60,33 @@ std::string percentEncode(std::string_view in) {
   return out;
 }
 
-bool parseTarget(std::string_view target, std::vector<std::string>* segments, std::string_view* query) {
+bool parseTarget(std::string_view target, Target* out) {
   if (target.empty() || target[0] != '/') return false;
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
-  *query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-  size_t hash = query->find('#');
-  if (hash != std::string_view::npos) *query = query->substr(0, hash);
-  segments->clear();
-  segments->reserve(8);  // one allocation for the usual /scxml/session/<id>/<verb>/<name>
+  out->query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  size_t hash = out->query.find('#');
+  if (hash != std::string_view::npos) out->query = out->query.substr(0, hash);
+  out->segments.clear();
+  out->decoded.clear();
+  // Decoding never lengthens: with room for the whole path, `decoded` never moves under the
+  // views into it.
+  if (path.find('%') != std::string_view::npos) out->decoded.reserve(path.size());
   size_t i = 1;
   while (i <= path.size()) {
     size_t j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    if (!percentDecode(path.substr(i, j - i), false, &segments->emplace_back())) return false;
+    std::string_view raw = path.substr(i, j - i);
+    if (raw.find('%') == std::string_view::npos) {
+      out->segments.push_back(raw);
+    } else {
+      size_t at = out->decoded.size();
+      if (!decodeInto(raw, false, &out->decoded)) return false;
+      out->segments.push_back(std::string_view(out->decoded).substr(at));
+    }
     i = j + 1;
   }
-  if (!segments->empty() && segments->back().empty()) segments->pop_back();  // trailing '/'
+  if (!out->segments.empty() && out->segments.back().empty()) out->segments.pop_back();  // trailing '/'
   return true;
 }
 

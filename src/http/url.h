@@ -2,17 +2,30 @@
 // Strict: a '%' not followed by two hex digits is an error. Pure functions, thread-safe.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace ors::http {
 
 bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out);
+
+// A request target split into its decoded path segments and its query, without copying what
+// needs no decoding: the views point into the target (which must outlive this) or into
+// `decoded`. Neither copied nor moved, so that the views stay valid.
+struct Target {
+  Target() = default;
+  Target(const Target&) = delete;
+  Target& operator=(const Target&) = delete;
+
+  boost::container::small_vector<std::string_view, 8> segments;
+  std::string_view query;
+  std::string decoded;  // the segments that had percent-escapes, decoded
+};
 // "/a/b%20c?x=1" -> segments {"a", "b c"}, query "x=1". False on malformed encoding or a target
 // that is not in origin form.
-bool parseTarget(std::string_view target, std::vector<std::string>* segments, std::string_view* query);
+bool parseTarget(std::string_view target, Target* out);
 // Percent-encodes everything but RFC 3986 unreserved characters (spaces as %20, which every form
 // decoder reads as a space).
 std::string percentEncode(std::string_view in);

@@ -108,11 +108,10 @@ void Api::handle(http::Request&& request, http::Reply reply) {
   call->replyTo = std::move(reply);
   call->metrics = &metrics_;
   Call& c = *call;
-  std::vector<std::string> seg;
-  std::string_view query;
-  std::string_view rawTarget = c.request.target();
-  if (!http::parseTarget(rawTarget, &seg, &query)) return c.error(bh::status::bad_request, "malformed request target");
-  if (!http::parseForm(query, c.params)) return c.error(bh::status::bad_request, "malformed query string");
+  http::Target target;
+  if (!http::parseTarget(c.request.target(), &target)) return c.error(bh::status::bad_request, "malformed request target");
+  const auto& seg = target.segments;
+  if (!http::parseForm(target.query, c.params)) return c.error(bh::status::bad_request, "malformed query string");
   bh::verb method = c.request.method();
   bool get = method == bh::verb::get, post = method == bh::verb::post;
   auto methodNotAllowed = [&](const char* allow) {
@@ -168,31 +167,31 @@ void Api::handle(http::Request&& request, http::Reply reply) {
     return;
   }
   if (seg.size() >= 4 && seg[0] == "scxml" && seg[1] == "session") {
-    const std::string& verb = seg[3];  // seg[2]: the session's id
+    std::string_view verb = seg[3];  // seg[2]: the session's id
     if ((verb == "event" || verb == "request") && seg.size() == 5 && !seg[4].empty()) {
       if (!post) return methodNotAllowed("POST");
       // SCXML 3.12.1: an event name is a token; no white space or control characters.
-      const std::string& name = seg[4];
+      std::string_view name = seg[4];
       bool ok = name.size() <= 512 && name.front() != '.' && name.back() != '.';
       for (unsigned char ch : name) ok = ok && ch > 0x20 && ch != 0x7f;
       if (!ok) return c.error(bh::status::bad_request, "invalid event name");
-      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), std::move(seg[4]));
+      return sessionCall(std::move(call), seg[2], seg[3], seg[4]);
     }
     if (verb == "scxml-event" && seg.size() == 4) {  // SCXML I/O processor events from other nodes
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
+      return sessionCall(std::move(call), seg[2], seg[3], {});
     }
     if (verb == "basichttp" && seg.size() == 4) {  // the BasicHTTP Event I/O Processor's location
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
+      return sessionCall(std::move(call), seg[2], seg[3], {});
     }
     if (verb == "query" && seg.size() == 4) {
       if (!get && !post) return methodNotAllowed("GET, POST");
-      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
+      return sessionCall(std::move(call), seg[2], seg[3], {});
     }
     if (verb == "terminate" && seg.size() == 4) {
       if (!post) return methodNotAllowed("POST");
-      return sessionCall(std::move(call), std::move(seg[2]), std::move(seg[3]), {});
+      return sessionCall(std::move(call), seg[2], seg[3], {});
     }
   }
   if (seg.size() == 2 && seg[0] == "ors" && seg[1] == "interactions") {
@@ -559,13 +558,13 @@ void Api::answerWhenDurable(Worker& w, const std::shared_ptr<Call>& call, F&& ok
   });
 }
 
-void Api::sessionCall(std::shared_ptr<Call> shared, std::string sessionId, std::string verb, std::string name) {
-  if (!isSessionId(sessionId)) return shared->error(bh::status::not_found, "no session '" + sessionId + "'");
+void Api::sessionCall(std::shared_ptr<Call> shared, std::string_view sessionId, std::string_view verb, std::string_view name) {
+  if (!isSessionId(sessionId)) return shared->error(bh::status::not_found, "no session '" + std::string(sessionId) + "'");
   uint64_t requestNo = verb == "request" ? nextRequest_.fetch_add(1) + 1 : 0;
   Call& c = *shared;
-  c.sessionId = std::move(sessionId);
-  c.verb = std::move(verb);
-  c.name = std::move(name);
+  c.sessionId = sessionId;
+  c.verb = verb;
+  c.name = name;
   Worker& worker = workerFor(c.sessionId);
   // An unloaded session (persistence/unload-after) is loaded back first.
   bool queued = worker.post([this, shared, requestNo](Worker& w) {

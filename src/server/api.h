@@ -36,7 +36,7 @@ class Api {
   void start(Call& call);
   void startDocument(std::shared_ptr<Call> call, std::shared_ptr<const scxml::Document> document,
                      boost::json::object data, std::chrono::milliseconds delay, Worker& w);
-  void sessionCall(std::shared_ptr<Call> call, std::string sessionId, std::string verb, std::string name);
+  void sessionCall(std::shared_ptr<Call> call, std::string_view sessionId, std::string_view verb, std::string_view name);
   void runSessionCall(Worker& w, const std::shared_ptr<Call>& call, uint64_t requestNo);
   void listSessions(Call& call);
   void callEvents(std::shared_ptr<Call> call);

@@ -85,23 +85,9 @@ std::string clusterNameOf(const ors::server::Config& config) {
 // The node that owns what a call names: the session's (from its id), this one for a start, or
 // nothing for calls about the instance itself (heartbeat, metrics, help, lists).
 std::optional<uint32_t> callOwner(const ors::http::Request& req, uint32_t self, std::string* sessionId) {
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
-  if (path.find('%') == std::string_view::npos) {
-    // Nothing to decode (every request of a well-behaved client): read the id in place.
-    constexpr std::string_view kSession = "/scxml/session/";
-    if (!path.starts_with(kSession)) return std::nullopt;
-    std::string_view rest = path.substr(kSession.size());
-    std::string_view id = rest.substr(0, rest.find('/'));
-    std::string_view after = rest.substr(id.size());
-    if (id == "start" && (after.empty() || after == "/")) return self;
-    std::optional<uint32_t> node = ors::sessionIdNode(id);
-    if (node) *sessionId = id;
-    return node;
-  }
-  std::vector<std::string> seg;
-  std::string_view query;
-  if (!ors::http::parseTarget(target, &seg, &query)) return std::nullopt;
+  ors::http::Target target;
+  if (!ors::http::parseTarget(req.target(), &target)) return std::nullopt;
+  const auto& seg = target.segments;
   if (seg.size() < 3 || seg[0] != "scxml" || seg[1] != "session") return std::nullopt;
   if (seg.size() == 3 && seg[2] == "start") return self;
   std::optional<uint32_t> node = ors::sessionIdNode(seg[2]);

@@ -209,9 +209,9 @@ std::unique_ptr<Arbiter> makeRedisLease(const std::string& redisNodes, const std
 http::Response backupResponse(const http::Request& request, const std::optional<std::string>& primaryUrl,
                               const Config& config) {
   std::string_view target = request.target();
-  std::vector<std::string> seg;
-  std::string_view query;
-  bool parsed = http::parseTarget(target, &seg, &query);
+  http::Target parsedTarget;
+  bool parsed = http::parseTarget(target, &parsedTarget);
+  const auto& seg = parsedTarget.segments;
   if (parsed && seg.size() == 1 && seg[0] == "heartbeat") {
     http::Response res{static_cast<bh::status>(config.heartbeatBackupStatus)};
     res.set(bh::field::content_type, "text/plain");
@@ -227,7 +227,7 @@ http::Response backupResponse(const http::Request& request, const std::optional<
   http::Response res{bh::status::temporary_redirect};
   res.set(bh::field::location, *primaryUrl + std::string(target));
   if (config.cookie && parsed && seg.size() >= 3 && seg[0] == "scxml" && seg[1] == "session" && isSessionId(seg[2]))
-    res.set(bh::field::set_cookie, "ORSSESSIONID=" + seg[2] + ".node" + std::to_string(config.nodeId) + "; Path=/");
+    res.set(bh::field::set_cookie, "ORSSESSIONID=" + std::string(seg[2]) + ".node" + std::to_string(config.nodeId) + "; Path=/");
   res.set(bh::field::content_type, "application/json");
   res.body() = boost::json::serialize(boost::json::object{{"redirect", *primaryUrl}, {"reason", "this instance is a backup"}});
   return res;

@@ -6,18 +6,21 @@
 namespace ors::http {
 namespace {
 
+std::vector<std::string> segments(const Target& t) { return {t.segments.begin(), t.segments.end()}; }
+
 TEST(Url, SplitsAndDecodesTargets) {
-  std::vector<std::string> seg;
-  std::string_view q;
-  ASSERT_TRUE(parseTarget("/scxml/session/A%2FB/event/call.ringing?x=1&y=%41", &seg, &q));
-  EXPECT_EQ(seg, (std::vector<std::string>{"scxml", "session", "A/B", "event", "call.ringing"}));
-  EXPECT_EQ(q, "x=1&y=%41");
-  ASSERT_TRUE(parseTarget("/heartbeat", &seg, &q));
-  EXPECT_EQ(seg, std::vector<std::string>{"heartbeat"});
-  EXPECT_TRUE(q.empty());
-  EXPECT_FALSE(parseTarget("/bad%zz", &seg, &q));
-  EXPECT_FALSE(parseTarget("/bad%4", &seg, &q));
-  EXPECT_FALSE(parseTarget("http://host/x", &seg, &q));
+  Target t;
+  ASSERT_TRUE(parseTarget("/scxml/session/A%2FB/event/call%2Eringing/%41%42%43%44%45%46%47%48%49%4a%4b%4c?x=1&y=%41", &t));
+  EXPECT_EQ(segments(t), (std::vector<std::string>{"scxml", "session", "A/B", "event", "call.ringing", "ABCDEFGHIJKL"}));
+  EXPECT_EQ(t.query, "x=1&y=%41");
+  ASSERT_TRUE(parseTarget("/heartbeat", &t));
+  EXPECT_EQ(segments(t), std::vector<std::string>{"heartbeat"});
+  EXPECT_TRUE(t.query.empty());
+  ASSERT_TRUE(parseTarget("/a/%62/", &t));
+  EXPECT_EQ(segments(t), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(parseTarget("/bad%zz", &t));
+  EXPECT_FALSE(parseTarget("/bad%4", &t));
+  EXPECT_FALSE(parseTarget("http://host/x", &t));
 }
 
 TEST(Url, DecodesFormsWithinTheirBounds) {
