@@ -5,8 +5,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/json/serialize.hpp>
 #include <optional>
 
@@ -25,8 +25,8 @@ Response errorResponse(beast_http::status status, const std::string& message) {
 
 namespace {
 
-// One client connection. Reads with the socket's own async_read_some and feeds Beast's parser
-// by hand, and keeps one idle timer armed for the connection's life rather than one per read and
+// One client connection. Reads with the socket's own async_read_some into a buffer that the
+// RequestParser reads from, and keeps one idle timer armed for the connection's life rather than one per read and
 // write: the composed read of beast::tcp_stream re-armed a timer on every operation and cost
 // about a fifth of a keep-alive event's instructions. Every handler runs on the connection's
 // executor (one thread, or a strand). What keeps a connection alive is its pending read or

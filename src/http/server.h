@@ -1,7 +1,8 @@
-// HTTP/1.1 (and 1.0) server on Boost.Beast: accepts connections, parses one request at a time per
-// connection with size limits, hands it to a Handler and writes the reply it gets back, from any
-// thread, with keep-alive as the request asks. Bad requests get an answer (400, 413, 431) and
-// never affect another connection. Runs on the io_context it is given (any number of threads).
+// HTTP/1.1 (and 1.0) server on Boost.Asio: accepts connections, parses one request at a time per
+// connection with size limits (RequestParser), hands it to a Handler and writes the reply it gets
+// back, from any thread, with keep-alive as the request asks. Bad requests get an answer (400,
+// 413, 431, 501, 505) and never affect another connection. Runs on the io_context it is given
+// (any number of threads).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
