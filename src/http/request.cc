@@ -108,7 +108,15 @@ std::string Request::raw() const {
   std::string out;
   out.reserve(head_.size() + fields_.size() * 4 + 16 + body_.size());
   out.append(methodString()).append(" ").append(target()).append(version_ == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-  for (const Field& f : fields_) out.append(view(f.name)).append(": ").append(view(f.value)).append("\r\n");
+  bool chunked = false;
+  for (const Field& f : fields_) {
+    if (isName(view(f.name), "transfer-encoding")) {
+      chunked = true;  // the body below is decoded: framed by its length instead
+      continue;
+    }
+    out.append(view(f.name)).append(": ").append(view(f.value)).append("\r\n");
+  }
+  if (chunked) out.append("Content-Length: ").append(std::to_string(body_.size())).append("\r\n");
   return out.append("\r\n").append(body_);
 }
 
@@ -129,7 +137,7 @@ size_t RequestParser::lineEnd(std::string_view data, size_t from, size_t* next) 
   size_t lf = data.find('\n', from);
   if (lf == std::string_view::npos) return lf;
   *next = lf + 1;
-  return lf > from && data[lf - 1] == '\r' ? lf - 1 : lf;
+  return lf > from && data[lf - 1] == '\r' ? lf - 1 : kBareLf;
 }
 
 size_t RequestParser::fail(unsigned status, std::string message, Status* out) {
@@ -193,13 +201,14 @@ size_t RequestParser::parseHead(std::string_view data, Status* status) {
     }
     data.remove_prefix(skipped);
   }
-  if (!data.empty()) gotSome_ = true;
+  if (!data.empty() && data != "\r") gotSome_ = true;
   // The head ends at the first empty line after the request line.
   size_t end = std::string_view::npos;
   while (end == std::string_view::npos) {
     size_t next = 0;
     size_t stop = lineEnd(data, scanned_, &next);
     if (stop == std::string_view::npos) break;
+    if (stop == kBareLf) return fail(400, "malformed HTTP request: a line ends in LF without CR", status);
     if (stop == scanned_ && scanned_ > 0) end = next;
     scanned_ = next;
     if (scanned_ > headerLimit_) break;
@@ -255,6 +264,7 @@ bool RequestParser::parseFields(std::string_view head) {
 
   // Fields, and what they say of the body.
   std::string_view contentLength;
+  bool conflicting = false;
   bool hasTransferEncoding = false, lastChunked = false, otherCoding = false;
   int chunkedCount = 0;
   for (size_t at = next; at < head.size();) {
@@ -269,10 +279,15 @@ bool RequestParser::parseFields(std::string_view head) {
     if (!isFieldValue(value)) return bad("invalid character in the value of " + std::string(name));
     request_.fields_.push_back({span(name), span(value)});
     if (isName(name, "content-length")) {
-      if (value.empty() || value.size() > 18 || value.find_first_not_of("0123456789") != std::string_view::npos)
-        return bad("invalid Content-Length");
-      if (!contentLength.empty() && contentLength != value) return bad("conflicting Content-Length fields");
-      contentLength = value;
+      // A list of one value repeated ("5, 5", as some proxies write it) is that value.
+      bool valid = !value.empty();
+      forEachListItem(value, [&](std::string_view item) {
+        if (item.size() > 18 || item.find_first_not_of("0123456789") != std::string_view::npos) valid = false;
+        else if (!contentLength.empty() && contentLength != item) conflicting = true;
+        else contentLength = item;
+      });
+      if (conflicting) return bad("conflicting Content-Length fields");
+      if (!valid || contentLength.empty()) return bad("invalid Content-Length");
     } else if (isName(name, "transfer-encoding")) {
       hasTransferEncoding = true;
       forEachListItem(value, [&](std::string_view coding) {
@@ -308,7 +323,8 @@ bool RequestParser::parseFields(std::string_view head) {
     state_ = State::kDone;
     return true;
   }
-  request_.body_.reserve(static_cast<size_t>(length));
+  // Room for the body as announced, up to 64 KiB: a client does not get memory for nothing.
+  request_.body_.reserve(static_cast<size_t>(std::min<uint64_t>(length, 64 << 10)));
   remaining_ = length;
   state_ = State::kBody;
   return true;
@@ -322,6 +338,7 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
       case State::kChunkSize: {
         // chunk-size [ chunk-ext ] CRLF; extensions are read past.
         size_t next = 0, stop = lineEnd(rest, 0, &next);
+        if (stop == kBareLf) return used + fail(400, "malformed HTTP request: a line ends in LF without CR", status);
         if (stop == std::string_view::npos) {
           if (rest.size() > kChunkLineLimit) return used + fail(400, "malformed HTTP request: chunk size line too long", status);
           *status = Status::kNeedMore;
@@ -362,21 +379,19 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
         break;
       }
       case State::kChunkDataEnd: {
-        size_t n = rest.substr(0, 2) == "\r\n" ? 2 : rest.substr(0, 1) == "\n" ? 1 : 0;
-        if (n == 0) {
-          if (rest.empty() || rest == "\r") {
-            *status = Status::kNeedMore;
-            return used;
-          }
-          return used + fail(400, "malformed HTTP request: chunk data not followed by CRLF", status);
+        if (rest.empty() || rest == "\r") {
+          *status = Status::kNeedMore;
+          return used;
         }
-        used += n;
+        if (rest.substr(0, 2) != "\r\n") return used + fail(400, "malformed HTTP request: chunk data not followed by CRLF", status);
+        used += 2;
         state_ = State::kChunkSize;
         break;
       }
       case State::kTrailers: {
         // Trailer fields are read past (none is used); an empty line ends the request.
         size_t next = 0, stop = lineEnd(rest, 0, &next);
+        if (stop == kBareLf) return used + fail(400, "malformed HTTP request: a line ends in LF without CR", status);
         if (stop == std::string_view::npos) {
           if (trailerBytes_ + rest.size() > headerLimit_)
             return used + fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);

@@ -1,8 +1,9 @@
 // An HTTP/1.x request as the server receives it, and the incremental parser that reads it off a
 // connection (RFC 9112). The parser is strict where framing is at stake (a request smuggled past
 // it must be impossible): one way to find the body's end, Content-Length or chunked, never both;
-// no white space before a field's colon; no folded or control characters in fields. It is lenient
-// where RFC 9112 allows: bare LF line ends, empty lines before the request line.
+// no white space before a field's colon; no folded or control characters in fields; lines end in
+// CR LF (a bare LF, which RFC 9112 lets a recipient accept, could read differently here than in
+// a proxy in front). Empty lines before the request line are skipped.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +35,8 @@ class Request {
   const std::string& body() const { return body_; }
 
   void addHeader(std::string_view name, std::string_view value);
-  // The request written out in HTTP/1.x form (fields as received, the body decoded).
+  // The request written out in HTTP/1.x form (fields as received, the body decoded and framed by
+  // Content-Length).
   std::string raw() const;
 
  private:
@@ -86,7 +88,9 @@ class RequestParser {
   size_t parseHead(std::string_view data, Status* status);
   bool parseFields(std::string_view head);
   size_t parseChunked(std::string_view data, Status* status);
-  // A line of `data` starting at `from`, without its CR LF or LF; npos when it has not ended.
+  // Where the line of `data` starting at `from` ends, before its CR LF (`next`: after it); npos
+  // when it has not ended, kBareLf when it ends in LF alone.
+  static constexpr size_t kBareLf = std::string_view::npos - 1;
   static size_t lineEnd(std::string_view data, size_t from, size_t* next);
   size_t fail(unsigned status, std::string message, Status* out);
 

@@ -57,7 +57,7 @@ std::string_view Response::header(std::string_view name) const {
   return found;
 }
 
-void Response::writeTo(std::string& out, unsigned version, bool keepAlive) const {
+void Response::writeTo(std::string& out, unsigned version, bool keepAlive, bool headRequest) const {
   char digits[24];
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out.append(digits, std::to_chars(digits, digits + sizeof digits, code()).ptr);
@@ -68,10 +68,15 @@ void Response::writeTo(std::string& out, unsigned version, bool keepAlive) const
   out += fields_;
   if (version == 10 && keepAlive) out += "Connection: keep-alive\r\n";
   if (version != 10 && !keepAlive) out += "Connection: close\r\n";
-  out += "Content-Length: ";
-  out.append(digits, std::to_chars(digits, digits + sizeof digits, body_.size()).ptr);
-  out += "\r\n\r\n";
-  out += body_;
+  unsigned c = code();
+  bool noBody = c < 200 || c == 204 || c == 304;
+  if (!noBody) {
+    out += "Content-Length: ";
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, body_.size()).ptr);
+    out += "\r\n";
+  }
+  out += "\r\n";
+  if (!noBody && !headRequest) out += body_;
 }
 
 }  // namespace ors::http

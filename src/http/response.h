@@ -26,8 +26,10 @@ class Response {
   const std::string& body() const { return body_; }
 
   // Appends the response in wire form: the status line in `version` (10 or 11), the fields,
-  // Content-Length, and "Connection: close" (HTTP/1.1) or "keep-alive" (HTTP/1.0) as needed.
-  void writeTo(std::string& out, unsigned version, bool keepAlive) const;
+  // Content-Length, and "Connection: close" (HTTP/1.1) or "keep-alive" (HTTP/1.0) as needed. No
+  // body for a HEAD request, and neither body nor Content-Length for a status that has no body
+  // (1xx, 204, 304; RFC 9110 6.4.1).
+  void writeTo(std::string& out, unsigned version, bool keepAlive, bool headRequest = false) const;
 
  private:
   boost::beast::http::status status_;

@@ -74,6 +74,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     lastActive_ = Clock::now();
     parser_.emplace(options_.headerLimit, options_.bodyLimit);
     continued_ = false;
+    headRequest_ = false;
     if (buffer_.size() > 0) return parse();
     read();
   }
@@ -106,6 +107,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Request req = parser_->release();
     keepAlive_ = req.keepAlive();
     version_ = req.version();
+    headRequest_ = req.method() == beast_http::verb::head;
     serving_ = true;
     auto self = shared_from_this();
     handler_(std::move(req), [self](Response res) {
@@ -114,9 +116,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     });
   }
 
-  // "100 Continue" to a client that waits for it before sending the body (curl does, for bodies
-  // over 1 KiB, for a second). Sent directly; what the socket does not take goes out ahead of
-  // the answer. Without a non-blocking socket the client sends the body after its own wait.
+  // "100 Continue" to a client that waits for it before sending the body (curl does, for a
+  // second). Sent directly: a new connection's socket takes it whole. Should it not, the rest goes
+  // out ahead of the answer and the client sends its body after its own wait; so it does without
+  // a non-blocking socket.
   void sendContinue() {
     continued_ = true;
     if (!direct_) return;
@@ -124,7 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     size_t sent = socket_.write_some(net::buffer(kContinue.data(), kContinue.size()), ec);
     if (ec) sent = 0;
-    if (sent > 0) interim_ = kContinue.substr(sent);
+    interim_ = kContinue.substr(sent);
   }
 
   // Whether this runs on the connection's own thread (a worker's io_context), where an answer is
@@ -146,7 +149,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     out.reserve(160 + res.body().size());
     out += interim_;  // what is left of a "100 Continue"
     interim_.clear();
-    res.writeTo(out, version_, keepAlive_);
+    res.writeTo(out, version_, keepAlive_, headRequest_);
     lastActive_ = Clock::now();
     // A direct send first: a small response to a reading client goes out at once, without a
     // trip through the event loop; what the socket does not take is written asynchronously.
@@ -204,6 +207,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool direct_ = false;   // the socket is in non-blocking mode: answers may be sent directly
   bool keepAlive_ = true;
   bool continued_ = false;  // "100 Continue" was sent for this request
+  bool headRequest_ = false;  // the answer goes without its body
   unsigned version_ = 11;
 };
 

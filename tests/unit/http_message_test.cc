@@ -75,11 +75,28 @@ TEST(HttpRequestParser, KeepAliveFollowsTheVersionAndConnectionField) {
   EXPECT_EQ(parse("GET / HTTP/1.0\r\n\r\n").request->version(), 10u);
 }
 
-TEST(HttpRequestParser, AcceptsBareLineFeedsAndEmptyLinesBeforeTheRequest) {
-  Outcome o = parse("\r\n\nPOST /a HTTP/1.1\nContent-Length: 3\n\nabc");
+TEST(HttpRequestParser, SkipsEmptyLinesBeforeTheRequest) {
+  Outcome o = parse("\r\n\r\nPOST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
   ASSERT_EQ(o.status, Status::kDone);
   EXPECT_EQ(o.request->target(), "/a");
   EXPECT_EQ(o.request->body(), "abc");
+  // A CR alone (the start of a CR LF after the last request) is not the start of a request.
+  RequestParser parser(1024, 256);
+  Status status;
+  EXPECT_EQ(parser.put("\r", &status), 0u);
+  EXPECT_EQ(status, Status::kNeedMore);
+  EXPECT_FALSE(parser.gotSome());
+}
+
+TEST(HttpRequestParser, RefusesLinesEndingInABareLineFeed) {
+  // What a proxy in front may read as one field with an LF in its value is not two fields here.
+  for (const char* text : {"GET / HTTP/1.1\nHost: h\r\n\r\n", "GET / HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n",
+                           "GET / HTTP/1.1\r\n\n", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\r\n0\r\n\r\n",
+                           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\n0\r\n\r\n",
+                           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: v\n\r\n"}) {
+    Outcome o = parse(text);
+    EXPECT_EQ(o.errorStatus, 400u) << text;
+  }
 }
 
 const char kChunked[] =
@@ -93,6 +110,9 @@ TEST(HttpRequestParser, DecodesAChunkedBody) {
   ASSERT_EQ(o.status, Status::kDone) << o.error;
   EXPECT_EQ(o.request->body(), "src=0123456789");
   EXPECT_EQ(o.request->header("content-type"), "text/plain");
+  // Written out again (SCXML's _event.raw), the decoded body is framed by its length.
+  EXPECT_EQ(o.request->raw(),
+            "POST /scxml/session/start HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nsrc=0123456789");
 }
 
 TEST(HttpRequestParser, GivesTheSameRequestWhateverPiecesItArrivesIn) {
@@ -184,8 +204,11 @@ TEST(HttpRequestParser, RefusesMalformedRequestsWith400) {
     EXPECT_EQ(o.errorStatus, 400u) << text;
     EXPECT_NE(o.error.find("malformed HTTP request"), std::string::npos) << o.error;
   }
-  // Identical Content-Length fields are one length.
+  // Identical Content-Length fields, or a list of one value repeated, are one length.
   EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na").status, Status::kDone);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nab").request->body(), "ab");
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 2, 3\r\n\r\nab").errorStatus, 400u);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: ,\r\n\r\nab").errorStatus, 400u);
 }
 
 TEST(HttpRequestParser, AnswersWhatItCannotServeWithItsOwnStatus) {
@@ -256,6 +279,24 @@ TEST(HttpResponse, WritesTheWireFormForEachVersionAndConnectionFate) {
   out.clear();
   Response(bh::status::ok).writeTo(out, 10, false);
   EXPECT_EQ(out, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(HttpResponse, LeavesOutTheBodyWhereHttpHasNone) {
+  Response r(bh::status::ok);
+  r.body() = "OK\n";
+  std::string out;
+  r.writeTo(out, 11, true, /*headRequest=*/true);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+  Response noContent(bh::status::no_content);
+  noContent.body() = "ignored";
+  out.clear();
+  noContent.writeTo(out, 11, true);
+  EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\n\r\n");
+  Response notModified(bh::status::not_modified);
+  notModified.body() = "ignored";
+  out.clear();
+  notModified.writeTo(out, 11, true);
+  EXPECT_EQ(out, "HTTP/1.1 304 Not Modified\r\n\r\n");
 }
 
 }  // namespace

@@ -141,6 +141,20 @@ TEST_F(ServerTest, SaysContinueToAClientWaitingToSendTheBody) {
   EXPECT_EQ(receive(s, buf).first, "HTTP/1.1 200 OK");
 }
 
+TEST_F(ServerTest, AnswersHeadWithoutTheBody) {
+  startServer();
+  tcp::socket s = connect();
+  send(s, "HEAD /h HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string buf;
+  size_t end = net::read_until(s, net::dynamic_buffer(buf), "\r\n\r\n");
+  EXPECT_NE(buf.substr(0, end).find("Content-Length: 2\r\n"), std::string::npos);  // "/h", not sent
+  buf.erase(0, end);
+  // The next answer follows at once: no body bytes of the HEAD answer in between.
+  auto [status, body] = receive(s, buf);
+  EXPECT_EQ(status, "HTTP/1.1 200 OK");
+  EXPECT_EQ(body, "/after");
+}
+
 TEST_F(ServerTest, ClosesAfterAnHttp10RequestOrConnectionClose) {
   startServer();
   tcp::socket a = connect();
