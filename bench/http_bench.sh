@@ -23,9 +23,12 @@ rss() { awk '/VmRSS/ {print $2}' /proc/$pid/status; }
 echo "== session starts/s (w3_small.scxml, wrk -t2 -c32 -d5s)"
 wrk -t2 -c32 -d5s -s "$here/wrk/start.lua" "$url/scxml/session/start" | grep -E "Requests/sec|Latency|Non-2xx"
 
-echo "== events/s (w2_external.scxml, 64 sessions, keep-alive, wrk -t2 -c64 -d5s)"
+echo "== events/s (w2_external.scxml, 64 sessions, keep-alive, wrk -t2 -c64 -d5s, three runs: this"
+echo "   machine's speed moves between runs; bench/orsd_callgrind.sh gives a figure it does not move)"
 for _ in $(seq 64); do start w2_external.scxml; done >"$tmp/ids"
-IDS=$tmp/ids wrk -t2 -c64 -d5s -s "$here/wrk/event.lua" "$url" | grep -E "Requests/sec|Latency|Non-2xx"
+for _ in 1 2 3; do
+  IDS=$tmp/ids wrk -t2 -c64 -d5s -s "$here/wrk/event.lua" "$url" | grep -E "Requests/sec|Latency|Non-2xx"
+done
 
 echo "== requests answered by <ws:response> (echo.scxml, 16 sessions)"
 for _ in $(seq 16); do start echo.scxml; done >"$tmp/rids"

@@ -208,18 +208,19 @@ size_t RequestParser::parseHead(std::string_view data, Status* status) {
     size_t next = 0;
     size_t stop = lineEnd(data, scanned_, &next);
     if (stop == std::string_view::npos) break;
+    // A line ending past the limit is too large whatever it holds (so the verdict does not
+    // depend on how the bytes arrived).
+    if (next > headerLimit_) break;
     if (stop == kBareLf) return fail(400, "malformed HTTP request: a line ends in LF without CR", status);
     if (stop == scanned_ && scanned_ > 0) end = next;
     scanned_ = next;
-    if (scanned_ > headerLimit_) break;
   }
   if (end == std::string_view::npos) {
-    if (data.size() > headerLimit_ || scanned_ > headerLimit_)
+    if (data.size() > headerLimit_)
       return fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);
     *status = Status::kNeedMore;
     return skipped;
   }
-  if (end > headerLimit_) return fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);
   request_.head_.assign(data.data(), end);
   if (!parseFields(request_.head_)) {
     *status = Status::kError;
@@ -338,9 +339,10 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
       case State::kChunkSize: {
         // chunk-size [ chunk-ext ] CRLF; extensions are read past.
         size_t next = 0, stop = lineEnd(rest, 0, &next);
+        if ((stop == std::string_view::npos ? rest.size() : next) > kChunkLineLimit)
+          return used + fail(400, "malformed HTTP request: chunk size line too long", status);
         if (stop == kBareLf) return used + fail(400, "malformed HTTP request: a line ends in LF without CR", status);
         if (stop == std::string_view::npos) {
-          if (rest.size() > kChunkLineLimit) return used + fail(400, "malformed HTTP request: chunk size line too long", status);
           *status = Status::kNeedMore;
           return used;
         }
@@ -391,17 +393,15 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
       case State::kTrailers: {
         // Trailer fields are read past (none is used); an empty line ends the request.
         size_t next = 0, stop = lineEnd(rest, 0, &next);
+        if (trailerBytes_ + (stop == std::string_view::npos ? rest.size() : next) > headerLimit_)
+          return used + fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);
         if (stop == kBareLf) return used + fail(400, "malformed HTTP request: a line ends in LF without CR", status);
         if (stop == std::string_view::npos) {
-          if (trailerBytes_ + rest.size() > headerLimit_)
-            return used + fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);
           *status = Status::kNeedMore;
           return used;
         }
         used += next;
         trailerBytes_ += next;
-        if (trailerBytes_ > headerLimit_)
-          return used + fail(431, "request header larger than " + std::to_string(headerLimit_) + " bytes", status);
         if (stop == 0) {
           state_ = State::kDone;
           *status = Status::kDone;
