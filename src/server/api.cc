@@ -113,7 +113,8 @@ void Api::handle(http::Request&& request, http::Reply reply) {
   const auto& seg = target.segments;
   if (!http::parseForm(target.query, c.params)) return c.error(bh::status::bad_request, "malformed query string");
   bh::verb method = c.request.method();
-  bool get = method == bh::verb::get, post = method == bh::verb::post;
+  // HEAD is GET without the body (RFC 9110 9.3.2; the connection leaves the body out).
+  bool get = method == bh::verb::get || method == bh::verb::head, post = method == bh::verb::post;
   auto methodNotAllowed = [&](const char* allow) {
     http::Response res{bh::status::method_not_allowed};
     res.set(bh::field::allow, allow);
@@ -142,22 +143,22 @@ void Api::handle(http::Request&& request, http::Reply reply) {
   }
 
   if (seg.size() == 1 && seg[0] == "heartbeat") {
-    if (!get) return methodNotAllowed("GET");
+    if (!get) return methodNotAllowed("GET, HEAD");
     return c.text(bh::status::ok, "OK\n");
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
-    if (!get) return methodNotAllowed("GET");
+    if (!get) return methodNotAllowed("GET, HEAD");
     size_t active = 0;
     for (auto& w : workers_) active += w->sessionCount();
     metrics_.active_sessions.store(static_cast<int64_t>(active));
     return c.text(bh::status::ok, metrics_.render(), "text/plain; version=0.0.4");
   }
   if (seg.size() == 2 && seg[0] == "ors" && seg[1] == "help") {
-    if (!get) return methodNotAllowed("GET");
+    if (!get) return methodNotAllowed("GET, HEAD");
     return c.text(bh::status::ok, kHelp, "application/json");
   }
   if (seg.size() == 2 && seg[0] == "scxml" && seg[1] == "sessions") {
-    if (!get) return methodNotAllowed("GET");
+    if (!get) return methodNotAllowed("GET, HEAD");
     listSessions(c);
     return;
   }
@@ -186,7 +187,7 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       return sessionCall(std::move(call), seg[2], seg[3], {});
     }
     if (verb == "query" && seg.size() == 4) {
-      if (!get && !post) return methodNotAllowed("GET, POST");
+      if (!get && !post) return methodNotAllowed("GET, HEAD, POST");
       return sessionCall(std::move(call), seg[2], seg[3], {});
     }
     if (verb == "terminate" && seg.size() == 4) {
@@ -204,7 +205,7 @@ void Api::handle(http::Request&& request, http::Reply reply) {
       return callEvents(call);
     }
     if (seg[2] == "replies") {
-      if (!get) return methodNotAllowed("GET");
+      if (!get) return methodNotAllowed("GET, HEAD");
       return callReplies(call);
     }
   }

@@ -246,7 +246,8 @@ int main(int argc, char** argv) {
       return reply(std::move(res));
     }
     if (p) return p->api->handle(std::move(req), std::move(reply));
-    if (req.target() == "/metrics" && req.method() == ors::http::beast_http::verb::get) {
+    if (req.target() == "/metrics" &&
+        (req.method() == ors::http::beast_http::verb::get || req.method() == ors::http::beast_http::verb::head)) {
       // Each instance's own counters (a backup's redirects among them), for whoever scrapes it.
       ors::http::Response res{ors::http::beast_http::status::ok};
       res.set(ors::http::beast_http::field::content_type, "text/plain; version=0.0.4");

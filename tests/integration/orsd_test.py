@@ -588,6 +588,23 @@ class OrsdTest(unittest.TestCase):
             self.assertIn("Allow", headers)
             self.assertIn("error", json.loads(data))
 
+    def test_head_is_get_without_the_body(self):
+        # Load balancers' health checks often use HEAD; one connection serves both in turn.
+        conn = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=20)
+        try:
+            conn.request("HEAD", "/heartbeat")
+            r = conn.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b""))
+            self.assertEqual(r.getheader("Content-Length"), "3")  # what GET would send: "OK\n"
+            conn.request("GET", "/heartbeat")
+            r = conn.getresponse()
+            self.assertEqual((r.status, r.read()), (200, b"OK\n"))
+        finally:
+            conn.close()
+        status, headers, _ = self.s.call("HEAD", "/scxml/session/start")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["Allow"], "POST")
+
     def test_bad_documents(self):
         status, _, data = self.s.call("POST", "/scxml/session/start", "")
         self.assertEqual(status, 400)
