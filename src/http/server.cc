@@ -26,9 +26,9 @@ Response errorResponse(beast_http::status status, const std::string& message) {
 namespace {
 
 // One client connection. Reads with the socket's own async_read_some into a buffer that the
-// RequestParser reads from, and keeps one idle timer armed for the connection's life rather than one per read and
-// write: the composed read of beast::tcp_stream re-armed a timer on every operation and cost
-// about a fifth of a keep-alive event's instructions. Every handler runs on the connection's
+// RequestParser reads from, and keeps one idle timer armed for the connection's life rather than
+// one per read and write: the composed read of beast::tcp_stream re-armed a timer on every
+// operation and cost about a fifth of a keep-alive event's instructions. Every handler runs on the connection's
 // executor (one thread, or a strand). What keeps a connection alive is its pending read or
 // write, or the Reply of the request being served; the timer only watches (a Reply dropped
 // unanswered closes the connection, as the client needs to see).
