@@ -173,7 +173,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void written() {
-    if (!keepAlive_) return close();
+    if (!keepAlive_) return lingerThenClose();
     // A request already buffered (pipelining) is started from the event loop, never from inside
     // the Reply that answered the previous one: its handler would run within the caller's work
     // (in orsd, inside the session's step that gave the answer).
@@ -181,6 +181,30 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (!self->closed_) self->next();
       });
     next();
+  }
+
+  // The end of a connection after its last answer. Closing a socket with bytes still to read makes
+  // the kernel send a reset, and many clients' stacks drop an answer not read yet when a reset
+  // comes (a client still sending a refused body is the usual case). So: end our side, then read
+  // and drop what the client still sends, until it closes too or kLinger has passed.
+  void lingerThenClose() {
+    static constexpr std::chrono::seconds kLinger{2};
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    idle_.expires_after(kLinger);  // the idle watch ends (its wait completes as aborted)
+    idle_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      if (std::shared_ptr<Connection> self = weak.lock(); self && !ec) self->close();
+    });
+    drain();
+  }
+
+  void drain() {
+    buffer_.clear();
+    socket_.async_read_some(buffer_.prepare(16 << 10), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->closed_) return;
+      if (ec) return self->close();  // the client's end (or the connection's)
+      self->drain();
+    });
   }
 
   void close() {

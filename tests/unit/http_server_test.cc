@@ -219,6 +219,31 @@ TEST_F(ServerTest, ClosesTheConnectionOfARequestWhoseReplyIsDropped) {
   EXPECT_TRUE(closedWithin(s, 5000ms));
 }
 
+// A client still sending when its request is refused (a body over the limit) gets the answer and
+// then the end of the connection, not a reset: a reset lets many clients' stacks drop an answer
+// not read yet.
+TEST_F(ServerTest, EndsARefusedConnectionWithoutResettingIt) {
+  ServerOptions o;
+  o.bodyLimit = 16;
+  startServer(o);
+  tcp::socket s = connect();
+  boost::system::error_code sendError;
+  std::thread sender([&s, &sendError] {
+    net::write(s, net::buffer("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 8000000\r\n\r\n" + std::string(8000000, 'a')),
+               sendError);
+  });
+  std::string buf;
+  EXPECT_EQ(receive(s, buf).first, "HTTP/1.1 413 Payload Too Large");
+  boost::system::error_code ec;
+  char c[4096];
+  do s.read_some(net::buffer(c), ec);
+  while (!ec);
+  sender.join();
+  EXPECT_EQ(ec, net::error::eof) << ec.message();
+  // The server read what the client went on sending (a socket closed with unread bytes resets).
+  EXPECT_FALSE(sendError) << sendError.message();
+}
+
 TEST_F(ServerTest, AnswersBrokenRequestsAndClosesOnlyTheirConnection) {
   ServerOptions o;
   o.bodyLimit = 16;
