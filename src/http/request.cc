@@ -160,11 +160,7 @@ size_t RequestParser::put(std::string_view data, Status* status) {
         break;
       }
       case State::kBody: {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, rest.size()));
-        if (n > 0) bodyStarted_ = true;
-        request_.body_.append(rest.data(), n);
-        used += n;
-        remaining_ -= n;
+        used += takeBody(rest);
         if (remaining_ > 0) {
           *status = Status::kNeedMore;
           return used;
@@ -188,6 +184,14 @@ size_t RequestParser::put(std::string_view data, Status* status) {
         return used;
     }
   }
+}
+
+size_t RequestParser::takeBody(std::string_view data) {
+  size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size()));
+  if (n > 0) bodyStarted_ = true;
+  request_.body_.append(data.data(), n);
+  remaining_ -= n;
+  return n;
 }
 
 size_t RequestParser::parseHead(std::string_view data, Status* status) {
@@ -369,10 +373,7 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
         break;
       }
       case State::kChunkData: {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, rest.size()));
-        request_.body_.append(rest.data(), n);
-        used += n;
-        remaining_ -= n;
+        used += takeBody(rest);
         if (remaining_ > 0) {
           *status = Status::kNeedMore;
           return used;

@@ -88,6 +88,7 @@ class RequestParser {
   size_t parseHead(std::string_view data, Status* status);
   bool parseFields(std::string_view head);
   size_t parseChunked(std::string_view data, Status* status);
+  size_t takeBody(std::string_view data);  // up to remaining_ body bytes of `data`; how many
   // Where the line of `data` starting at `from` ends, before its CR LF (`next`: after it); npos
   // when it has not ended, kBareLf when it ends in LF alone.
   static constexpr size_t kBareLf = std::string_view::npos - 1;
