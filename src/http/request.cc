@@ -1,6 +1,9 @@
 #include "http/request.h"
 
 #include <array>
+#include <boost/beast/core/string.hpp>
+
+#include "http/url.h"
 
 namespace ors::http {
 
@@ -8,14 +11,7 @@ namespace bh = boost::beast::http;
 
 namespace {
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using boost::beast::iequals;
 
 // A token (a field's name) against a name in lower case made of letters and '-': setting the
 // 0x20 bit folds case exactly there, since no other token character lands on a letter or '-'.
@@ -69,13 +65,6 @@ void forEachListItem(std::string_view list, F&& f) {
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
-}
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
 }
 
 constexpr size_t kChunkLineLimit = 4096;
@@ -354,9 +343,9 @@ size_t RequestParser::parseChunked(std::string_view data, Status* status) {
         std::string_view line = rest.substr(0, stop);
         uint64_t size = 0;
         size_t digits = 0;
-        for (; digits < line.size() && hexValue(line[digits]) >= 0; ++digits) {
+        for (; digits < line.size() && hexDigit(line[digits]) >= 0; ++digits) {
           if (digits == 15) return used + fail(400, "malformed HTTP request: chunk size too large", status);
-          size = size * 16 + static_cast<uint64_t>(hexValue(line[digits]));
+          size = size * 16 + static_cast<uint64_t>(hexDigit(line[digits]));
         }
         std::string_view ext = trim(line.substr(digits));
         if (digits == 0 || (!ext.empty() && ext.front() != ';') || !isFieldValue(ext))

@@ -1,21 +1,13 @@
 #include "http/response.h"
 
+#include <boost/beast/core/string.hpp>
 #include <charconv>
 
 namespace ors::http {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using boost::beast::iequals;
 
 // Calls f(line start, line end, name, value) for each "Name: value\r\n" line; stops when f
 // returns true.

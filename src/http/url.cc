@@ -2,13 +2,14 @@
 
 namespace ors::http {
 
-namespace {
-int hex(char c) {
+int hexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+namespace {
 
 // Appends the decoding of `in` to `out`.
 bool decodeInto(std::string_view in, bool plusAsSpace, std::string* out) {
@@ -27,8 +28,8 @@ bool decodeInto(std::string_view in, bool plusAsSpace, std::string* out) {
       out->push_back(c);
     } else {
       if (i + 2 >= in.size()) return false;  // '%' needs two hex digits
-      int h = hex(in[i + 1]);
-      int l = hex(in[i + 2]);
+      int h = hexDigit(in[i + 1]);
+      int l = hexDigit(in[i + 2]);
       if (h < 0 || l < 0) return false;
       out->push_back(static_cast<char>(h * 16 + l));
       i += 2;

@@ -10,6 +10,8 @@
 namespace ors::http {
 
 bool percentDecode(std::string_view in, bool plusAsSpace, std::string* out);
+// The value of a hexadecimal digit (either case), or -1.
+int hexDigit(char c);
 
 // A request target split into its decoded path segments and its query, without copying what
 // needs no decoding: the views point into the target (which must outlive this) or into
